@@ -1,0 +1,27 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs pinned dependencies (torch==2.13.0 CPU build from the local wheel cache).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+.PHONY: venv demo test bench clean
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/misalignlab sweep --preset paper-selection --scale quick --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/sweep_speed.py
+
+clean:
+	rm -rf $(VENV) runs

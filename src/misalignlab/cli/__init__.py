@@ -1,0 +1,49 @@
+"""The ``misalignlab`` command: a thin typer app. Each command parses, builds a config and calls
+one library function; the work lives in the library, which never imports this package.
+
+Commands are grouped by stage in sibling modules that add themselves to :data:`app`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="misalignlab",
+    help="Image–text contrastive learning when captions do not match their images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules register on `app` when imported; the order sets the order in --help.
+from misalignlab.cli import sim  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; ``main([...])`` runs a command in-process (used by the tests)."""
+    import click
+
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help and explicit exits
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except ValueError as exc:  # configuration errors from the library: short message, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+def console() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    raise SystemExit(main())

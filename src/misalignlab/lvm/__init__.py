@@ -1,0 +1,1 @@
+"""lvm stage of misalignlab."""

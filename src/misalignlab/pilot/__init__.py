@@ -1,0 +1,1 @@
+"""pilot stage of misalignlab."""

@@ -1,0 +1,64 @@
+"""Run folders: every run writes ``argv.txt``, ``config.json`` and ``results.jsonl``.
+
+Writes are atomic (temp file in the same folder, then ``os.replace``) so a killed run never
+leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+class RunDir:
+    """A run's output folder: config, argv and an append-only JSON-lines result log."""
+
+    def __init__(self, root: Path, config: Mapping[str, Any], argv: list[str] | None = None) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json(self.root / "config.json", dict(config))
+        atomic_write_text(self.root / "argv.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
+        self.results_path = self.root / "results.jsonl"
+
+    def log(self, record: Mapping[str, Any]) -> None:
+        """Append one flat record; each line is flushed and synced so a crash loses at most one line."""
+        line = json.dumps(dict(record), sort_keys=True, default=float) + "\n"
+        with open(self.results_path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
