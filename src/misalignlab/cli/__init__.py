@@ -18,20 +18,22 @@ app = typer.Typer(
 
 # Command modules register on `app` when imported; the order sets the order in --help.
 from misalignlab.cli import sim  # noqa: E402,F401
+from misalignlab.cli import data  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; ``main([...])`` runs a command in-process (used by the tests)."""
-    import click
+    # typer ≥ 0.2x vendors click; its exceptions live in typer._click.exceptions.
+    from typer._click.exceptions import ClickException
 
     try:
         result = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:  # --help and explicit exits
+    except typer.Exit as exc:  # --help and explicit exits
         return int(exc.exit_code or 0)
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         return 1
     except ValueError as exc:  # configuration errors from the library: short message, no traceback

@@ -1,0 +1,108 @@
+"""Row-level checks for ingestion: path containment, caption text, ids, bounded file reads.
+
+Each check returns clean values or raises :class:`~misalignlab.data.quarantine.PairError` with a
+reason code; none of them stops a run. Used by :mod:`misalignlab.data.ingest`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from misalignlab.data.manifests import RawRow
+from misalignlab.data.quarantine import (
+    CAPTION_EMPTY,
+    CAPTION_NOT_TEXT,
+    CAPTION_NOT_UTF8,
+    CAPTION_TOO_LONG,
+    IMAGE_MISSING,
+    IMAGE_TOO_LARGE,
+    IMAGE_UNREADABLE,
+    MALFORMED_ROW,
+    PATH_INVALID,
+    PATH_OUTSIDE_ROOT,
+    PairError,
+)
+
+
+def resolve_inside(root: Path, ref: str) -> Path:
+    """Resolve ``ref`` (relative to ``root`` unless absolute) and refuse it outside ``root``.
+
+    ``root`` must already be resolved. Symlinks and ``..`` are resolved first, so
+    ``../../etc/passwd`` and a symlink pointing out of the root are both refused.
+    """
+    if "\x00" in ref:
+        raise PairError(PATH_INVALID, "image path contains a NUL byte")
+    candidate = Path(ref)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    try:
+        resolved = candidate.resolve(strict=False)
+    except (OSError, RuntimeError) as err:  # symlink loops
+        raise PairError(PATH_INVALID, f"cannot resolve image path {ref!r}: {err}") from None
+    if not resolved.is_relative_to(root):
+        raise PairError(PATH_OUTSIDE_ROOT, f"image path {ref!r} resolves to {resolved}, outside the dataset root {root}")
+    return resolved
+
+
+def check_caption(value: Any, max_chars: int = 4096) -> str:
+    """A caption as clean text, or :class:`PairError` (empty, not text, not UTF-8, too long)."""
+    if value is None:
+        raise PairError(CAPTION_EMPTY, "caption is missing")
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise PairError(CAPTION_NOT_UTF8, f"caption is not valid UTF-8 (byte {err.start})") from None
+    if not isinstance(value, str):
+        raise PairError(CAPTION_NOT_TEXT, f"caption is a {type(value).__name__}, not text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:  # lone surrogates: undecodable bytes in a CSV, or \udcxx in JSON
+        raise PairError(CAPTION_NOT_UTF8, f"caption has undecodable bytes at character {err.start}") from None
+    text = value.strip()
+    if not text:
+        raise PairError(CAPTION_EMPTY, "caption is empty")
+    if len(text) > max_chars:
+        raise PairError(CAPTION_TOO_LONG, f"caption has {len(text)} characters, limit {max_chars}")
+    return text
+
+
+def pair_id(raw: RawRow) -> str:
+    value = raw.id
+    if value is None:
+        return str(raw.record)
+    if isinstance(value, bool) or not isinstance(value, (str, int, bytes)):
+        raise PairError(MALFORMED_ROW, f"id is a {type(value).__name__}, expected text or an integer")
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="surrogateescape")
+    text = str(value).strip()
+    if not text:
+        raise PairError(MALFORMED_ROW, "id is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PairError(MALFORMED_ROW, "id has undecodable bytes") from None
+    return text
+
+
+def read_file(root: Path, ref: Any, max_bytes: int) -> tuple[bytes, Path]:
+    if ref is None or (isinstance(ref, str) and not ref.strip()):
+        raise PairError(IMAGE_MISSING, "image field is empty")
+    if not isinstance(ref, str):
+        raise PairError(PATH_INVALID, f"image field is a {type(ref).__name__}, expected a path")
+    path = resolve_inside(root, ref.strip())
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise PairError(IMAGE_MISSING, f"{ref!r} is not a regular file")
+        if st.st_size > max_bytes:
+            raise PairError(IMAGE_TOO_LARGE, f"{ref!r} has {st.st_size} bytes, limit {max_bytes}")
+        with open(path, "rb") as fh:
+            return fh.read(max_bytes + 1), path
+    except FileNotFoundError:
+        raise PairError(IMAGE_MISSING, f"image file {ref!r} not found under {root}") from None
+    except OSError as err:
+        raise PairError(IMAGE_UNREADABLE, f"cannot read {ref!r}: {err.strerror or err}") from None

@@ -1,0 +1,170 @@
+"""The simulation lab workflow: presets of bias settings, one batched sweep, probes, tables, plots.
+
+``run_sweep`` trains every (setting × seed) model of a preset at once, evaluates R² of each latent
+from both codes with every probe, optionally the downstream tasks, and writes to the run folder:
+``config.json``, ``argv.txt``, ``results.jsonl`` (loss log and every metric row), ``r2.csv`` (long),
+``r2_table.csv`` (settings × targets, seed mean), ``downstream.csv``, ``heatmap.png``, ``loss.png``,
+and ``checkpoint.pt`` (resumable training state).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from misalignlab.config import to_dict
+from misalignlab.evaluate.downstream import DownstreamCfg, downstream_metrics
+from misalignlab.evaluate.identifiability import evaluate_stack
+from misalignlab.lvm.bias import BiasSpec
+from misalignlab.lvm.latents import LatentCfg
+from misalignlab.lvm.model import LVMCfg
+from misalignlab.registry import Registry
+from misalignlab.report.heatmap import loss_plot, r2_heatmap
+from misalignlab.runs import RunDir, atomic_write_text
+from misalignlab.train.numeric import EncoderCfg, NumericTrainCfg, Setting, SimStack, train_stack
+
+log = logging.getLogger(__name__)
+
+PRESETS: Registry[Callable[[], list[tuple[str, BiasSpec]]]] = Registry("sweep preset")
+
+
+def _prefix(k: int) -> tuple[int, ...]:
+    return tuple(range(k))
+
+
+def _label(k: int) -> str:
+    return "{1}" if k == 1 else f"[{k}]"
+
+
+@PRESETS.register("paper-selection")
+def selection_settings() -> list[tuple[str, BiasSpec]]:
+    """I_θ = [10], [9], …, {1}; nothing perturbed."""
+    return [(f"I_θ={_label(k)}", BiasSpec(selected=_prefix(k))) for k in range(10, 0, -1)]
+
+
+@PRESETS.register("paper-perturbation")
+def perturbation_settings() -> list[tuple[str, BiasSpec]]:
+    """I_θ = [10]; I_ρ = ∅, {1}, [2], …, [9] with p = 0.75 (s10 never perturbed)."""
+    out = [("I_ρ=∅", BiasSpec(selected=_prefix(10)))]
+    out += [(f"I_ρ={_label(k)}", BiasSpec(selected=_prefix(10), perturbed=_prefix(k))) for k in range(1, 10)]
+    return out
+
+
+@PRESETS.register("paper-joint")
+def joint_settings() -> list[tuple[str, BiasSpec]]:
+    """I_θ = [8], I_ρ = [2]: both biases at once (paper Table 5)."""
+    return [("I_θ=[8] I_ρ=[2]", BiasSpec(selected=_prefix(8), perturbed=_prefix(2)))]
+
+
+@dataclass(frozen=True)
+class SweepCfg:
+    preset: str
+    scale: str
+    lvm: LVMCfg = field(default_factory=LVMCfg)
+    encoder: EncoderCfg = field(default_factory=EncoderCfg)
+    train: NumericTrainCfg = field(default_factory=lambda: NumericTrainCfg(steps=1))
+    seeds: tuple[int, ...] = (0,)
+    n_fit: int = 4096
+    n_test: int = 4096
+    probes: tuple[str, ...] = ("linear", "kernel_ridge")
+    downstream: bool = True
+    threads: int = 0  # 0: torch's default
+    checkpoint_every: int = 1000
+    bias: BiasSpec | None = None  # preset "custom": one explicit setting (the simulate command)
+
+
+SCALES = ("quick", "paper", "tiny")
+
+
+def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
+    """The configuration of a preset at a scale: ``quick`` for 2 CPU cores, ``paper`` as published."""
+    if preset != "custom":
+        PRESETS.get(preset)
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
+    lvm = LVMCfg(latent=LatentCfg(dependent=dependent))
+    if scale == "paper":
+        return SweepCfg(preset=preset, scale=scale, lvm=lvm, encoder=EncoderCfg(),
+                        train=NumericTrainCfg(steps=100_000, batch_size=6144, lr=1e-4, log_every=1000),
+                        seeds=(0, 1, 2), n_fit=20_480, n_test=20_480, probes=("linear", "mlp"),
+                        checkpoint_every=5000)
+    if scale == "quick":
+        return SweepCfg(preset=preset, scale=scale, lvm=lvm, encoder=EncoderCfg(hidden=(128,) * 5),
+                        train=NumericTrainCfg(steps=3000, batch_size=512, lr=1e-3, schedule="cosine",
+                                              warmup_steps=200, independent_negatives=False, log_every=100))
+    return SweepCfg(preset=preset, scale=scale, lvm=lvm, encoder=EncoderCfg(hidden=(32,) * 2),
+                    train=NumericTrainCfg(steps=60, batch_size=128, lr=1e-3, schedule="cosine",
+                                          independent_negatives=False, log_every=20),
+                    n_fit=600, n_test=600, probes=("linear",), downstream=False, checkpoint_every=20)
+
+
+def build_settings(cfg: SweepCfg) -> list[Setting]:
+    if cfg.preset == "custom":
+        if cfg.bias is None:
+            raise ValueError("preset 'custom' needs an explicit bias setting")
+        pairs = [(cfg.bias.describe(), cfg.bias)]
+    else:
+        pairs = PRESETS.get(cfg.preset)()
+    for _, b in pairs:
+        b.check(cfg.lvm.latent.n_semantic)
+    return [Setting(bias=replace(b), seed=seed, label=label) for label, b in pairs for seed in cfg.seeds]
+
+
+def r2_table(rows: pd.DataFrame, probe: str) -> pd.DataFrame:
+    """Seed-mean R² as a wide table: one row per (setting, modality), one column per target."""
+    sub = rows[rows["probe"] == probe]
+    table = sub.pivot_table(index=["setting", "modality"], columns="target", values="r2", sort=False)
+    return table[list(dict.fromkeys(sub["target"]))]
+
+
+def run_sweep(
+    cfg: SweepCfg, out: Path, argv: list[str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None, resume: bool = True,
+) -> dict[str, Path]:
+    """Train, probe and write every artefact of a sweep; returns the paths written."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run = RunDir(out, to_dict(cfg), argv)
+    settings = build_settings(cfg)
+    stack = SimStack(settings, cfg.lvm, cfg.encoder)
+    names = [f"{s.label} seed{s.seed}" for s in settings]
+
+    def on_log(step: int, losses) -> None:
+        run.log({"kind": "loss", "step": step, "loss_variant": cfg.train.loss,
+                 **{f"loss/{n}": float(v) for n, v in zip(names, losses, strict=True)}})
+        if progress:
+            progress("train", step, cfg.train.steps)
+
+    ckpt = run.path("checkpoint.pt")
+    if not resume:
+        ckpt.unlink(missing_ok=True)
+    curve = train_stack(stack, cfg.train, on_log, checkpoint=ckpt, checkpoint_every=cfg.checkpoint_every)
+    if progress:
+        progress("probe", 0, 1)
+    rows = pd.DataFrame(evaluate_stack(stack, cfg.n_fit, cfg.n_test, cfg.probes))
+    for rec in rows.to_dict("records"):
+        run.log({"kind": "probe", "loss_variant": cfg.train.loss, **rec})
+    paths = {"r2_long": run.path("r2.csv")}
+    atomic_write_text(paths["r2_long"], rows.to_csv(index=False))
+    nonlinear = next((p for p in cfg.probes if p != "linear"), cfg.probes[0])
+    for probe in cfg.probes:
+        paths[f"table_{probe}"] = run.path(f"r2_table_{probe}.csv")
+        atomic_write_text(paths[f"table_{probe}"], r2_table(rows, probe).round(4).to_csv())
+    mean = rows[rows["probe"] == nonlinear].groupby(["setting", "modality", "target"], sort=False)["r2"].mean()
+    paths["heatmap"] = r2_heatmap(mean.reset_index(), run.path("heatmap.png"), f"{cfg.preset} ({nonlinear})")
+    curves = pd.DataFrame(curve, columns=names)
+    paths["loss_plot"] = loss_plot(curves.rolling(50, min_periods=1).mean(), run.path("loss.png"), cfg.preset)
+    if cfg.downstream:
+        if progress:
+            progress("downstream", 0, 1)
+        down = pd.DataFrame(downstream_metrics(stack, cfg.n_test, DownstreamCfg()))
+        for rec in down.to_dict("records"):
+            run.log({"kind": "downstream", **rec})
+        paths["downstream"] = run.path("downstream.csv")
+        atomic_write_text(paths["downstream"], down.round(4).to_csv(index=False))
+    return paths

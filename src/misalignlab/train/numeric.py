@@ -1,0 +1,196 @@
+"""Batched multi-configuration contrastive training on the latent variable model.
+
+A sweep (bias settings × seeds) trains all its models at once: encoders are :class:`StackedMLP`
+stacks, every step draws fresh latents for each model from its own generator, and one backward
+pass updates them all. Adam is elementwise and gradients are clipped per model, so each model
+follows exactly the trajectory it would follow trained alone (tested).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from misalignlab.lvm.bias import BiasSpec
+from misalignlab.lvm.model import LatentVariableModel, LVMCfg
+from misalignlab.models.losses import build_loss
+from misalignlab.models.stacked_mlp import StackedMLP, clip_per_model
+from misalignlab.runs import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class EncoderCfg:
+    """MLP encoders. ``hidden=()`` means the paper's widths [10d, 50d, 50d, 50d, 50d, 10d] (d = input size)."""
+
+    hidden: tuple[int, ...] = ()
+    negative_slope: float = 0.01
+    code_dim: int = 0  # 0: |I_θ \ I_ρ|, the size Theorem 4.1 asks for
+
+    def layer_sizes(self, in_dim: int, out_dim: int) -> list[int]:
+        hidden = self.hidden or tuple(m * in_dim for m in (10, 50, 50, 50, 50, 10))
+        return [in_dim, *hidden, out_dim]
+
+
+@dataclass(frozen=True)
+class NumericTrainCfg:
+    steps: int
+    batch_size: int = 6144
+    lr: float = 1e-4
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    grad_clip: float = 2.0
+    loss: str = "sqeuclid_independent"
+    independent_negatives: bool = True
+    log_every: int = 100
+
+    def check(self) -> NumericTrainCfg:
+        if self.steps < 1:
+            raise ValueError(f"train.steps must be ≥ 1, got {self.steps}")
+        if self.batch_size < 2:
+            raise ValueError(f"train.batch_size must be ≥ 2, got {self.batch_size}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"train.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        return self
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One model of a sweep: a bias setting and a seed."""
+
+    bias: BiasSpec
+    seed: int
+    label: str = ""
+
+
+def lr_factor(step: int, cfg: NumericTrainCfg) -> float:
+    """Multiplier on the base learning rate: linear warm-up, then constant or cosine to zero."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return 1.0
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class SimStack:
+    """The LVMs and stacked encoders of a sweep; ``encode`` gives each model's codes."""
+
+    def __init__(self, settings: Sequence[Setting], lvm_cfg: LVMCfg, enc_cfg: EncoderCfg) -> None:
+        if not settings:
+            raise ValueError("a sweep needs at least one setting")
+        self.settings = list(settings)
+        self.lvms = [LatentVariableModel(lvm_cfg, s.bias, s.seed) for s in settings]
+        self.code_dims = [enc_cfg.code_dim or len(s.bias.unbiased) for s in settings]
+        init_gens = [torch.Generator().manual_seed(10_007 * s.seed + 1) for s in settings]
+        self.f_x = StackedMLP(
+            [enc_cfg.layer_sizes(m.image_dim, n) for m, n in zip(self.lvms, self.code_dims, strict=True)],
+            init_gens, enc_cfg.negative_slope,
+        )
+        self.f_t = StackedMLP(
+            [enc_cfg.layer_sizes(m.text_dim, n) for m, n in zip(self.lvms, self.code_dims, strict=True)],
+            init_gens, enc_cfg.negative_slope,
+        )
+        self.text_pad = max(m.text_dim for m in self.lvms)
+
+    def sample(self, n: int, gens: Sequence[torch.Generator]) -> tuple[Tensor, Tensor, list]:
+        """Stacked observations: x (M, n, D_x), t (M, n, D_t max, zero-padded), per-model latents."""
+        obs = [m.sample(n, g) for m, g in zip(self.lvms, gens, strict=True)]
+        x = torch.stack([o.x for o in obs])
+        t = torch.stack([torch.nn.functional.pad(o.t, (0, self.text_pad - o.t.shape[1])) for o in obs])
+        return x, t, [o.latents for o in obs]
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, t: Tensor) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per-model unpadded codes (n, code_dim_m) of both towers."""
+        a, b = self.f_x(x), self.f_t(t)
+        za = [a[m, :, :n].numpy() for m, n in enumerate(self.code_dims)]
+        zb = [b[m, :, :n].numpy() for m, n in enumerate(self.code_dims)]
+        return za, zb
+
+
+def _save_checkpoint(path: Path, stack: SimStack, opt, sched, gens, step: int, curve: np.ndarray) -> None:
+    state = {
+        "f_x": stack.f_x.state_dict(), "f_t": stack.f_t.state_dict(),
+        "opt": opt.state_dict(), "sched": sched.state_dict(),
+        "gens": [g.get_state() for g in gens], "step": step,
+        "curve": torch.from_numpy(curve[:step].copy()),
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_checkpoint(path: Path, stack: SimStack, opt, sched, gens, curve: np.ndarray) -> int:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise ValueError(f"checkpoint {path} is unreadable ({exc}); delete it to start over") from exc
+    stack.f_x.load_state_dict(state["f_x"])
+    stack.f_t.load_state_dict(state["f_t"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    for g, g_state in zip(gens, state["gens"], strict=True):
+        g.set_state(g_state)
+    step = int(state["step"])
+    curve[:step] = state["curve"].numpy()
+    return step
+
+
+def train_stack(
+    stack: SimStack,
+    cfg: NumericTrainCfg,
+    on_log: Callable[[int, np.ndarray], None] | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 1000,
+) -> np.ndarray:
+    """Train every model of ``stack`` for ``cfg.steps``; returns the loss curve (steps, M).
+
+    With ``checkpoint``, the full state (weights, Adam, schedule, data generators, step) is written
+    there atomically every ``checkpoint_every`` steps and, if the file exists, training resumes from
+    it: a killed run continues to exactly the numbers of an uninterrupted one.
+    """
+    cfg.check()
+    loss_fn = build_loss(cfg.loss)
+    params = list(stack.f_x.parameters()) + list(stack.f_t.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, cfg))
+    gens = [torch.Generator().manual_seed(10_007 * s.seed + 2) for s in stack.settings]
+    curve = np.zeros((cfg.steps, len(stack.settings)), dtype=np.float64)
+    start = 0
+    if checkpoint is not None and checkpoint.exists():
+        start = _load_checkpoint(checkpoint, stack, opt, sched, gens, curve)
+        log.info("resumed from %s at step %d", checkpoint, start)
+    for step in range(start, cfg.steps):
+        x, t, _ = stack.sample(cfg.batch_size, gens)
+        a, b = stack.f_x(x), stack.f_t(t)  # (M, B, n_max); padded code dims are exactly 0
+        kwargs = {}
+        if cfg.independent_negatives and cfg.loss == "sqeuclid_independent":
+            x2, t2, _ = stack.sample(cfg.batch_size, gens)
+            kwargs = {"img_neg": stack.f_x(x2), "txt_neg": stack.f_t(t2)}
+        per_model = loss_fn(a, b, **kwargs)  # (M,)
+        opt.zero_grad(set_to_none=True)
+        per_model.sum().backward()  # models share no parameters: each gets its own gradient
+        if cfg.grad_clip > 0:
+            clip_per_model(params, cfg.grad_clip)
+        opt.step()
+        sched.step()
+        curve[step] = per_model.detach().numpy()
+        if on_log is not None and ((step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps):
+            on_log(step + 1, curve[step])
+        if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
+            _save_checkpoint(checkpoint, stack, opt, sched, gens, step + 1, curve)
+    return curve
