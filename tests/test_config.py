@@ -1,0 +1,34 @@
+from dataclasses import FrozenInstanceError
+
+import pytest
+
+from misalignlab.config import from_dict, to_dict, with_overrides
+from misalignlab.registry import Registry
+from misalignlab.simlab import SweepCfg, sweep_config
+
+
+def test_unknown_keys_are_rejected_listing_valid_ones():
+    with pytest.raises(ValueError, match="valid: .*steps"):
+        from_dict(SweepCfg, {"preset": "paper-joint", "scale": "quick", "train": {"stepz": 3}})
+
+
+def test_round_trip_through_dict_and_overrides():
+    cfg = sweep_config("paper-selection", "quick")
+    again = from_dict(SweepCfg, to_dict(cfg))
+    assert again == cfg
+    changed = with_overrides(cfg, ["train.lr=0.01", "seeds=[1,2]", "lvm.latent.dependent=true"])
+    assert changed.train.lr == 0.01 and changed.seeds == (1, 2) and changed.lvm.latent.dependent
+    with pytest.raises(FrozenInstanceError):
+        changed.train.lr = 1.0  # type: ignore[misc]
+
+
+def test_registry_rejects_duplicates_and_scopes_fakes():
+    reg: Registry[int] = Registry("thing")
+    reg.register("a")(1)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("a")(2)
+    with reg.scoped():
+        reg.register("fake")(3)
+        assert reg.get("fake") == 3
+    with pytest.raises(ValueError, match="known: a"):
+        reg.get("fake")
