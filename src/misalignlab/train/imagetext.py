@@ -1,0 +1,193 @@
+"""Train an :class:`ImageTextModel` on in-memory image–caption pairs, and embed pairs with it.
+
+What it does: tokenizes the captions once, samples seeded minibatches (the position is part of
+every checkpoint), converts uint8 pixels to normalised floats on the training device and optimises
+a contrastive loss chosen by name from :data:`misalignlab.models.losses.LOSSES` (default
+``clip_cross_modal``: cosine similarity / τ = 0.07). Per-pair weights, when given, reach the loss.
+What it does not do: detect or fix misalignment, or read files — callers pass arrays.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from misalignlab.models.losses import LOSSES, ContrastiveLoss, cosine_sim
+from misalignlab.models.pair_model import ImageTextModel, ModelCfg, build_model
+from misalignlab.models.tokenizer import WordTokenizer
+from misalignlab.train.trainer import Callback, Trainer, TrainCfg, seed_everything
+
+
+@dataclass(frozen=True)
+class LossCfg:
+    """A loss variant by name; ``tau``/``similarity`` of ``None`` keep that loss's own default."""
+
+    variant: str = "clip_cross_modal"
+    tau: float | None = None
+    similarity: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the loss, with its defaults filled in (so results record real values)."""
+        params = inspect.signature(LOSSES.get(self.variant)).parameters
+        given = {k: v for k, v in (("tau", self.tau), ("similarity", self.similarity)) if v is not None}
+        unsupported = sorted(set(given) - set(params))
+        if unsupported:
+            raise ValueError(
+                f"loss {self.variant!r} takes no {', '.join(unsupported)}; it takes: {', '.join(params) or 'nothing'}"
+            )
+        defaults = {k: p.default for k, p in params.items() if k in ("tau", "similarity")}
+        return defaults | given
+
+    def build(self) -> ContrastiveLoss:
+        return LOSSES.get(self.variant)(**self.kwargs())
+
+
+@dataclass(frozen=True)
+class ImageTextCfg:
+    """Everything :func:`train_imagetext` needs. ``channels_last`` None = on for CUDA, off for CPU."""
+
+    train: TrainCfg
+    model: ModelCfg = field(default_factory=ModelCfg)
+    loss: LossCfg = field(default_factory=LossCfg)
+    channels_last: bool | None = None
+
+
+def images_to_float(images: Tensor, channels_last: bool = False) -> Tensor:
+    """uint8 (B, H, W, 3) → float32 (B, 3, H, W) in [−1, 1]."""
+    x = images.permute(0, 3, 1, 2).float().mul_(1.0 / 127.5).sub_(1.0)  # channels-last strides
+    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+class PairBatches:
+    """Endless seeded minibatches of pairs; each epoch is a fresh permutation, the remainder dropped.
+
+    The state (epoch, position) is two integers, so a checkpoint restores the exact batch order.
+    """
+
+    def __init__(
+        self, images: Tensor, tokens: Tensor, batch_size: int, seed: int, weights: Tensor | None = None
+    ) -> None:
+        n = images.shape[0]
+        if batch_size > n:
+            raise ValueError(f"batch_size {batch_size} is larger than the number of pairs {n}")
+        self.images, self.tokens, self.weights = images, tokens, weights
+        self.batch_size, self.seed, self.n = batch_size, seed, n
+        self.epoch, self.pos = 0, 0
+        self._perm = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> Tensor:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=gen)
+
+    def next_batch(self) -> dict[str, Tensor]:
+        if self.pos + self.batch_size > self.n:
+            self.epoch, self.pos = self.epoch + 1, 0
+            self._perm = self._permutation(self.epoch)
+        idx = self._perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        batch = {"image": self.images[idx], "tokens": self.tokens[idx]}  # (B, H, W, 3) uint8, (B, L)
+        if self.weights is not None:
+            batch["weight"] = self.weights[idx]  # (B,)
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "pos": self.pos, "seed": self.seed, "n": self.n}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if (state["seed"], state["n"]) != (self.seed, self.n):
+            raise ValueError(f"checkpoint data (seed, n) = {(state['seed'], state['n'])} != {(self.seed, self.n)}")
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self._perm = self._permutation(self.epoch)
+
+
+class ImageTextObjective(nn.Module):
+    """Contrastive objective on an image–text model: ``{"contrastive_loss", "batch_i2t_acc"}``."""
+
+    def __init__(self, model: ImageTextModel, loss: ContrastiveLoss, channels_last: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.loss = loss
+        self.channels_last = channels_last
+
+    def training_step(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        img = self.model.encode_image(images_to_float(batch["image"], self.channels_last))  # (B, D)
+        txt = self.model.encode_text(batch["tokens"])  # (B, D)
+        loss = self.loss(img.float(), txt.float(), weight=batch.get("weight"))
+        with torch.no_grad():  # in-batch image→text top-1 by cosine similarity, a cheap progress signal
+            sim = cosine_sim(img.float(), txt.float())  # (B, B)
+            hits = sim.argmax(dim=1) == torch.arange(img.shape[0], device=img.device)
+        return {"contrastive_loss": loss, "batch_i2t_acc": hits.float().mean()}
+
+
+def _check_pairs(images: np.ndarray, captions: Sequence[str], weights: np.ndarray | None, size: int) -> None:
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    if images.shape[1:3] != (size, size):
+        raise ValueError(f"images are {images.shape[1]}×{images.shape[2]} but model.image_size is {size}")
+    if len(captions) != len(images):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    if weights is not None and (weights.shape != (len(images),) or not np.all(weights >= 0)):
+        raise ValueError(f"weights must be non-negative with shape ({len(images)},), got {weights.shape}")
+
+
+def train_imagetext(
+    images: np.ndarray,
+    captions: Sequence[str],
+    cfg: ImageTextCfg,
+    weights: np.ndarray | None = None,
+    tokenizer: WordTokenizer | None = None,
+    callbacks: Sequence[Callback] = (),
+    resume: Path | None = None,
+) -> ImageTextModel:
+    """Train a fresh model on pairs (``images`` uint8 (N, H, W, 3), one caption each) and return it.
+
+    The tokenizer is built from ``captions`` unless given. Same config and data → same weights.
+    """
+    _check_pairs(images, captions, weights, cfg.model.image_size)
+    tokenizer = tokenizer or WordTokenizer.build(captions)
+    seed_everything(cfg.train.seed)  # the initial weights depend on the seed too
+    model = build_model(cfg.model, tokenizer)
+    device = torch.device(cfg.train.device)
+    channels_last = device.type == "cuda" if cfg.channels_last is None else cfg.channels_last
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    objective = ImageTextObjective(model, cfg.loss.build(), channels_last)
+    source = PairBatches(
+        torch.from_numpy(np.ascontiguousarray(images)),
+        tokenizer.encode(list(captions), cfg.model.max_len),
+        cfg.train.batch_size,
+        cfg.train.seed,
+        None if weights is None else torch.as_tensor(weights, dtype=torch.float32),
+    )
+    Trainer(cfg.train, callbacks).fit(objective, source, resume=resume)
+    return model.eval()
+
+
+@torch.no_grad()
+def embed(
+    model: ImageTextModel, images: np.ndarray, captions: Sequence[str], batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image codes and text codes, float32 numpy arrays (N, D) each, in evaluation mode."""
+    if len(images) != len(captions) or len(images) == 0:
+        raise ValueError(f"need as many images as captions, at least one; got {len(images)} and {len(captions)}")
+    device = next(model.parameters()).device
+    channels_last = device.type == "cuda"
+    was_training = model.training
+    model.eval()
+    img_codes, txt_codes = [], []
+    try:
+        for start in range(0, len(images), batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(device)
+            img_codes.append(model.encode_image(images_to_float(chunk, channels_last)).float().cpu())
+            tokens = model.tokenize(list(captions[start : start + batch_size])).to(device)
+            txt_codes.append(model.encode_text(tokens).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(img_codes).numpy(), torch.cat(txt_codes).numpy()

@@ -1,0 +1,144 @@
+"""Image–text training on in-memory pairs: toy retrieval, weights, determinism, resume, embedding."""
+
+import numpy as np
+import pytest
+import torch
+
+from misalignlab.models.losses import ClipInfoNCE, NTXentIntraModal
+from misalignlab.models.pair_model import ModelCfg, build_model
+from misalignlab.models.tokenizer import WordTokenizer
+from misalignlab.train.callbacks import Checkpoint, StopAfter
+from misalignlab.train.imagetext import (
+    ImageTextCfg,
+    ImageTextObjective,
+    LossCfg,
+    PairBatches,
+    embed,
+    images_to_float,
+    train_imagetext,
+)
+from misalignlab.train.trainer import TrainCfg, latest_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on shared CPUs two threads can stall for seconds; results stay seeded."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+COLOURS = {
+    "red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30),
+    "purple": (140, 30, 160), "orange": (240, 130, 20), "white": (240, 240, 240), "black": (15, 15, 15),
+}  # fmt: skip
+NAMES = list(COLOURS)
+TEMPLATES = ["a {} image", "the colour is {}", "{}", "something {} here"]
+
+
+def colour_pairs(n: int, size: int, seed: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Solid-colour images with pixel noise; captions name the colour in one of four templates."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, len(NAMES), n)
+    rgb = np.array([COLOURS[NAMES[i]] for i in label], dtype=np.float64)[:, None, None, :]
+    images = np.clip(rgb + rng.normal(0, 25, (n, size, size, 3)), 0, 255).astype(np.uint8)
+    captions = [TEMPLATES[t].format(NAMES[i]) for i, t in zip(label, rng.integers(0, 4, n), strict=True)]
+    return images, captions, label
+
+
+def tiny_cfg(steps: int, **train: object) -> ImageTextCfg:
+    settings = {"steps": steps, "batch_size": 32, "lr": 3e-3, "seed": 1, **train}
+    train_cfg = TrainCfg(**settings)  # type: ignore[arg-type]
+    return ImageTextCfg(train=train_cfg, model=ModelCfg(code_dim=8, image_size=16, max_len=6))
+
+
+def test_toy_colour_task_reaches_high_retrieval_accuracy() -> None:
+    images, captions, _ = colour_pairs(512, 16, seed=0)
+    model = train_imagetext(images, captions, tiny_cfg(60))
+    test_images, _, test_label = colour_pairs(200, 16, seed=1)
+    img, _ = embed(model, test_images, ["x"] * 200, batch_size=64)
+    _, txt = embed(model, test_images[:8], [f"a {c} image" for c in NAMES])  # one caption per colour
+    sim = (img / np.linalg.norm(img, axis=1, keepdims=True)) @ (txt / np.linalg.norm(txt, axis=1, keepdims=True)).T
+    accuracy = (sim.argmax(axis=1) == test_label).mean()
+    assert accuracy > 0.9, accuracy  # chance is 1/8
+
+
+def test_same_seed_gives_identical_weights_and_resume_is_exact(tmp_path) -> None:
+    images, captions, _ = colour_pairs(64, 16, seed=0)
+    cfg = tiny_cfg(6, schedule="cosine", warmup_steps=2)
+    a = train_imagetext(images, captions, cfg)
+    b = train_imagetext(images, captions, cfg)
+    train_imagetext(images, captions, cfg, callbacks=[Checkpoint(tmp_path, every=4), StopAfter(4)])
+    c = train_imagetext(images, captions, cfg, resume=latest_checkpoint(tmp_path))
+    for (name, p), q, r in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True):
+        assert torch.equal(p, q) and torch.equal(p, r), name
+    d = train_imagetext(images, captions, tiny_cfg(6, seed=2))
+    assert not torch.equal(a.text_encoder.proj.weight, d.text_encoder.proj.weight)
+
+
+@pytest.mark.parametrize("loss", [ClipInfoNCE(tau=0.1), NTXentIntraModal(tau=0.5)])
+def test_zero_weight_removes_a_pairs_loss_term(loss) -> None:
+    images, captions, _ = colour_pairs(6, 16, seed=0)
+    tok = WordTokenizer.build(captions)
+    torch.manual_seed(0)
+    model = build_model(ModelCfg(code_dim=4, image_size=16), tok).eval()  # eval: no batch-norm batch statistics
+    objective = ImageTextObjective(model, loss)
+    batch = {"image": torch.from_numpy(images), "tokens": model.tokenize(captions)}
+
+    def grads(loss_value: torch.Tensor) -> list[torch.Tensor]:
+        return torch.autograd.grad(loss_value, [p for p in model.parameters()], allow_unused=True)
+
+    weight = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 1.0])
+    weighted = grads(objective.training_step({**batch, "weight": weight})["contrastive_loss"])
+    img = model.encode_image(images_to_float(batch["image"]))
+    txt = model.encode_text(batch["tokens"])
+    keep = weight.bool()
+    reference = grads(loss.per_pair(img, txt)[keep].mean())  # only the kept pairs' terms
+    for g, r in zip(weighted, reference, strict=True):
+        if r is not None:
+            torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+    unweighted = grads(objective.training_step(batch)["contrastive_loss"])
+    assert any(not torch.allclose(g, r) for g, r in zip(weighted, unweighted, strict=True) if g is not None)
+
+
+def test_loss_cfg_resolves_defaults_and_rejects_unsupported_options() -> None:
+    assert LossCfg().kwargs() == {"tau": 0.07, "similarity": "cosine"}
+    assert LossCfg("ntxent_intra_modal").kwargs() == {"tau": 1.0}
+    assert LossCfg("clip_cross_modal", tau=1.0, similarity="neg_sq_euclid").build().similarity == "neg_sq_euclid"
+    assert LossCfg("sqeuclid_independent").kwargs() == {}
+    with pytest.raises(ValueError, match="takes no similarity"):
+        LossCfg("ntxent_intra_modal", similarity="cosine").build()
+    with pytest.raises(ValueError, match="known: clip_cross_modal"):
+        LossCfg("infonce").build()
+
+
+def test_pair_batches_cover_each_epoch_and_restore_position() -> None:
+    images = torch.zeros(10, 4, 4, 3, dtype=torch.uint8)
+    tokens = torch.arange(10)[:, None]
+    src = PairBatches(images, tokens, batch_size=3, seed=0)
+    epoch0 = torch.cat([src.next_batch()["tokens"][:, 0] for _ in range(3)])
+    assert sorted(epoch0.tolist()) == sorted(set(epoch0.tolist())) and len(epoch0) == 9  # no repeats
+    state = src.state_dict()
+    ahead = [src.next_batch()["tokens"] for _ in range(4)]
+    other = PairBatches(images, tokens, batch_size=3, seed=0)
+    other.load_state_dict(state)
+    assert all(torch.equal(a, other.next_batch()["tokens"]) for a in ahead)
+    with pytest.raises(ValueError, match="larger than the number of pairs"):
+        PairBatches(images, tokens, batch_size=11, seed=0)
+
+
+def test_input_validation_and_embed_shapes() -> None:
+    images, captions, _ = colour_pairs(40, 16, seed=0)
+    with pytest.raises(ValueError, match="uint8"):
+        train_imagetext(images.astype(np.float32), captions, tiny_cfg(1))
+    with pytest.raises(ValueError, match="model.image_size is 64"):
+        train_imagetext(images, captions, ImageTextCfg(train=TrainCfg(steps=1)))
+    with pytest.raises(ValueError, match="40 images but 39 captions"):
+        train_imagetext(images, captions[:-1], tiny_cfg(1))
+    model = train_imagetext(images, captions, tiny_cfg(1), weights=np.ones(40))
+    img, txt = embed(model.train(), images, captions, batch_size=16)
+    assert img.shape == txt.shape == (40, 8) and img.dtype == np.float32
+    assert model.training  # embed restores the mode it found
+    x = images_to_float(torch.from_numpy(images[:2]))
+    assert x.shape == (2, 3, 16, 16) and x.min() >= -1 and x.max() <= 1 and x.is_contiguous()
