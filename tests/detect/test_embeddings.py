@@ -1,0 +1,105 @@
+"""Cross-fitting never scores a pair with a model that saw it; the cache is reused."""
+
+import numpy as np
+import pytest
+
+from misalignlab.detect import embeddings as E
+from misalignlab.detect.embeddings import BACKENDS, EmbedCfg, EmbeddingBackend, crossfit_embeddings, fold_assignment
+
+
+def test_fold_assignment_is_seeded_balanced_and_order_free():
+    ids = [f"img_{i}" for i in range(2000)]
+    folds = fold_assignment(ids, 3, seed=1)
+    assert set(folds.tolist()) == {0, 1, 2}
+    assert np.bincount(folds).min() > 600
+    rev = fold_assignment(ids[::-1], 3, seed=1)
+    assert (rev[::-1] == folds).all()
+    assert (fold_assignment(ids, 3, seed=2) != folds).any()
+
+
+class Recorder(EmbeddingBackend):
+    """Fake backend: a fold 'model' is the set of captions it trained on; codes flag leaks."""
+
+    name = "recorder"
+    seen: dict[int, set[str]] = {}
+
+    def __init__(self, cfg, image_size):
+        self.fits = 0
+
+    def fit_fold(self, fold, images, captions):
+        Recorder.seen[fold] = set(captions)
+        self.fits += 1
+
+    def embed_images(self, fold, images):
+        return np.ones((len(images), 2), dtype=np.float32)
+
+    def embed_texts(self, fold, texts):
+        leaked = np.array([t in Recorder.seen[fold] for t in texts], dtype=np.float32)
+        return np.stack([1.0 - leaked, leaked], axis=1) + 1e-3
+
+    def save(self, folder):
+        pass
+
+    def load(self, folder):
+        return False
+
+
+def test_crossfit_scores_every_pair_with_a_model_that_never_saw_it():
+    ids = [f"p{i}" for i in range(300)]
+    captions = [f"caption number {i}" for i in ids]
+    images = np.zeros((300, 8, 8, 3), dtype=np.uint8)
+    with BACKENDS.scoped():
+        BACKENDS.register("recorder")(Recorder)
+        emb = crossfit_embeddings(ids, images, captions, EmbedCfg(backend="recorder", folds=3))
+    assert (emb.fold == fold_assignment(ids, 3, 0)).all()
+    for i, cap in enumerate(captions):
+        assert cap not in Recorder.seen[int(emb.fold[i])]  # the scoring model did not train on it
+        assert sum(cap in Recorder.seen[k] for k in range(3)) == 2  # the other folds' models did
+    assert (emb.text_emb[:, 1] < 0.01).all()  # no code came from a model that saw its caption
+
+
+def test_scratch_cache_hit_skips_training(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (48, 16, 16, 3), dtype=np.uint8)
+    captions = [f"a {c} thing" for c in rng.choice(["red", "blue", "green"], 48)]
+    ids = [str(i) for i in range(48)]
+    cfg = EmbedCfg(train={"steps": 2, "batch_size": 16}, model={"code_dim": 4, "max_len": 6}, reweight_steps=0)
+    first = crossfit_embeddings(ids, images, captions, cfg, tmp_path)
+    assert not first.cache_hit and (first.folder / "embeddings.npz").is_file()
+    calls = []
+    original = E.ScratchBackend.fit_fold
+    monkeypatch.setattr(E.ScratchBackend, "fit_fold", lambda self, *a: calls.append(a) or original(self, *a))
+    second = crossfit_embeddings(ids, images, captions, cfg, tmp_path)
+    assert second.cache_hit and not calls
+    np.testing.assert_array_equal(first.image_emb, second.image_emb)
+    np.testing.assert_allclose(first.embed_texts(0, ["a red thing"]), second.embed_texts(0, ["a red thing"]), atol=1e-6)
+    with np.load(first.folder / "embeddings.npz", allow_pickle=False) as npz:
+        assert npz["ids"].dtype.kind == "U"
+    changed = crossfit_embeddings(ids, images, captions[:-1] + ["a pink thing"], cfg, tmp_path)
+    assert not changed.cache_hit and len(calls) == 2  # different captions → a new key, retrained
+
+
+def test_embed_cfg_rejects_one_fold():
+    with pytest.raises(ValueError, match="folds"):
+        EmbedCfg(folds=1)
+
+
+def test_small_loss_reweighting_trains_twice_per_fold(monkeypatch):
+    from misalignlab.train import imagetext
+
+    seen = []
+    original = imagetext.train_imagetext
+
+    def spy(images, captions, cfg, weights=None, **kw):
+        seen.append((cfg.train.steps, None if weights is None else weights.copy()))
+        return original(images, captions, cfg, weights=weights, **kw)
+
+    monkeypatch.setattr(imagetext, "train_imagetext", spy)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
+    captions = [f"a {c} thing" for c in rng.choice(["red", "blue"], 40)]
+    cfg = EmbedCfg(train={"steps": 3, "batch_size": 8}, model={"code_dim": 4, "max_len": 6}, reweight_steps=2)
+    crossfit_embeddings([str(i) for i in range(40)], images, captions, cfg)
+    assert [s for s, _ in seen] == [2, 3, 2, 3]
+    assert seen[0][1] is None and seen[1][1] is not None
+    assert ((seen[1][1] >= 0) & (seen[1][1] <= 1)).all()

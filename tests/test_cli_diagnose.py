@@ -1,0 +1,73 @@
+"""``misalignlab diagnose`` and ``benchmark-detect`` end to end on tiny data (seconds, CPU)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from misalignlab.cli import main
+from misalignlab.data.factors import SceneCfg
+from misalignlab.data.inject import InjectionCfg
+from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def hostile_folder(tmp_path):
+    """40 rendered pairs plus a path escaping the root and a caption carrying a script tag."""
+    pairs = make_scene_pairs(40, SceneCfg(size=32), InjectionCfg(outlier_rate=0.2, drop_rate=0.1), seed=0)
+    folder = write_dataset_folder(pairs, tmp_path / "data")
+    table = pd.read_csv(folder / "captions.csv")
+    extra = pd.DataFrame({"image": ["../../etc/passwd", table["image"][0]],
+                          "caption": ["a red gear", "<script>alert('x')</script> a red gear"]})  # fmt: skip
+    pd.concat([table, extra]).to_csv(folder / "captions.csv", index=False)
+    return folder
+
+
+def test_diagnose_writes_outputs_quarantines_escapes_and_reuses_cache(hostile_folder, tmp_path, capsys):
+    out = tmp_path / "diag"
+    argv = ["diagnose", str(hostile_folder / "captions.csv"), "--out", str(out), "--steps", "3", "--set", "embed.reweight_steps=2", "--image-size", "32"]
+    assert main(argv) == 0
+    table = pd.read_parquet(out / "pairs.parquet")
+    assert len(table) == 41  # 40 + the script caption; the escaping path is refused
+    assert {"id", "score", "type", "explanation", "quarantine", "score_similarity", "score_neighbourhood",
+            "score_pair_loss", "score_slot_swap"} <= set(table.columns)  # fmt: skip
+    assert table["score"].between(0, 1).all() and set(table["type"]) <= {"aligned", "incomplete", "wrong", "unrelated"}
+    quarantine = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    assert [q["reason"] for q in quarantine] == ["path_outside_root"] and quarantine[0]["line"] == 42
+    gallery = (out / "gallery.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in gallery and "<script>" not in gallery
+    assert "data:image/png;base64," in gallery
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["types"]) == {"aligned", "incomplete", "wrong", "unrelated"}
+    assert summary["ingest"]["quarantined"] == 1 and summary["embedding_cache_hit"] is False
+    lo, hi = summary["types"]["aligned"]["ci95"]
+    assert 0 <= lo <= summary["types"]["aligned"]["rate"] <= hi <= 1
+    printed = capsys.readouterr().out
+    assert "quarantined 1 bad row(s)" in printed and "quarantine.jsonl" in printed
+    assert main(argv) == 0  # second run: embeddings and fold models come from the cache
+    assert json.loads((out / "summary.json").read_text())["embedding_cache_hit"] is True
+
+
+def test_diagnose_rejects_unknown_detector(hostile_folder, tmp_path):
+    argv = ["diagnose", str(hostile_folder / "captions.csv"), "--out", str(tmp_path / "x"), "--detector", "cosine"]
+    assert main(argv) == 2
+
+
+def test_benchmark_detect_smoke(tmp_path):
+    out = tmp_path / "bench"
+    argv = ["benchmark-detect", "--out", str(out), "--set", "n=120", "--set", "fashion_n=0", "--set", "steps=3", "--set", "reweight_steps=2"]
+    assert main(argv) == 0
+    table = pd.read_csv(out / "benchmark_detect.csv")
+    assert set(table["detector"]) == {"similarity", "neighbourhood", "pair_loss", "slot_swap", "combined"}
+    assert np.isfinite(table["auroc"]).all()
+    assert (out / "benchmark_detect.md").read_text().startswith("| dataset |")
