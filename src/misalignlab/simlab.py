@@ -69,13 +69,14 @@ class SweepCfg:
     encoder: EncoderCfg = field(default_factory=EncoderCfg)
     train: NumericTrainCfg = field(default_factory=lambda: NumericTrainCfg(steps=1))
     seeds: tuple[int, ...] = (0,)
-    n_fit: int = 4096
+    n_fit: int = 8192
     n_test: int = 4096
-    probes: tuple[str, ...] = ("linear", "kernel_ridge")
+    probes: tuple[str, ...] = ("linear", "mlp")
     downstream: bool = True
     threads: int = 0  # 0: torch's default
     checkpoint_every: int = 1000
     bias: BiasSpec | None = None  # preset "custom": one explicit setting (the simulate command)
+    eval_every: int = 0  # > 0: also probe (MLP, smaller samples) every N steps → r2_vs_steps.csv
 
 
 SCALES = ("quick", "paper", "tiny")
@@ -94,9 +95,12 @@ def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
                         seeds=(0, 1, 2), n_fit=20_480, n_test=20_480, probes=("linear", "mlp"),
                         checkpoint_every=5000)
     if scale == "quick":
-        return SweepCfg(preset=preset, scale=scale, lvm=lvm, encoder=EncoderCfg(hidden=(128,) * 5),
+        # Sized for 2 CPU cores. What makes it converge (RESULTS.md, "finding a quick recipe"):
+        # pre-LayerNorm residual encoders, whitened inputs, Adam 1e-3 with warm-up and cosine decay.
+        return SweepCfg(preset=preset, scale=scale, lvm=lvm,
+                        encoder=EncoderCfg(hidden=(128,) * 4, arch="resmlp", whiten_inputs=True),
                         train=NumericTrainCfg(steps=3000, batch_size=512, lr=1e-3, schedule="cosine",
-                                              warmup_steps=200, independent_negatives=False, log_every=100))
+                                              warmup_steps=150, independent_negatives=False, log_every=100))
     return SweepCfg(preset=preset, scale=scale, lvm=lvm, encoder=EncoderCfg(hidden=(32,) * 2),
                     train=NumericTrainCfg(steps=60, batch_size=128, lr=1e-3, schedule="cosine",
                                           independent_negatives=False, log_every=20),
@@ -134,9 +138,15 @@ def run_sweep(
     stack = SimStack(settings, cfg.lvm, cfg.encoder)
     names = [f"{s.label} seed{s.seed}" for s in settings]
 
+    curve_rows: list[dict] = []
+
     def on_log(step: int, losses) -> None:
         run.log({"kind": "loss", "step": step, "loss_variant": cfg.train.loss,
                  **{f"loss/{n}": float(v) for n, v in zip(names, losses, strict=True)}})
+        if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train.steps:
+            for rec in evaluate_stack(stack, cfg.n_fit // 2, cfg.n_test // 2, ("mlp",), seed=step):
+                curve_rows.append({"step": step, **rec})
+                run.log({"kind": "probe_during_training", "step": step, **rec})
         if progress:
             progress("train", step, cfg.train.steps)
 
@@ -150,6 +160,10 @@ def run_sweep(
     for rec in rows.to_dict("records"):
         run.log({"kind": "probe", "loss_variant": cfg.train.loss, **rec})
     paths = {"r2_long": run.path("r2.csv")}
+    if curve_rows:
+        final = rows[rows["probe"] == "mlp"].assign(step=cfg.train.steps)
+        paths["r2_vs_steps"] = run.path("r2_vs_steps.csv")
+        atomic_write_text(paths["r2_vs_steps"], pd.concat([pd.DataFrame(curve_rows), final]).to_csv(index=False))
     atomic_write_text(paths["r2_long"], rows.to_csv(index=False))
     nonlinear = next((p for p in cfg.probes if p != "linear"), cfg.probes[0])
     for probe in cfg.probes:

@@ -77,3 +77,46 @@ def test_bad_train_config_raises():
         NumericTrainCfg(steps=1, schedule="linear").check()
     with pytest.raises(ValueError, match="train.steps"):
         NumericTrainCfg(steps=0).check()
+
+
+def test_batched_equivalence_holds_with_whitening_tanh_and_clip_loss():
+    enc = EncoderCfg(hidden=(16, 16), whiten_inputs=True, output="tanh")
+    cfg = NumericTrainCfg(steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1,
+                          independent_negatives=False)
+    batched = SimStack(SETTINGS, LVMCfg(), enc)
+    curve = train_stack(batched, cfg)
+    for m, setting in enumerate(SETTINGS):
+        alone_curve = train_stack(SimStack([setting], LVMCfg(), enc), cfg)
+        np.testing.assert_allclose(curve[:, m], alone_curve[:, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_whitening_gives_identity_covariance():
+    stack = SimStack(SETTINGS, LVMCfg(), EncoderCfg(hidden=(8,), whiten_inputs=True))
+    x, t, _ = stack.sample(20_000, [torch.Generator().manual_seed(50 + i) for i in range(len(SETTINGS))])
+    mx, wx, mt, wt = stack.whiten
+    for m in range(len(SETTINGS)):
+        d = stack.lvms[m].text_dim
+        tw = ((t[m] - mt[m]) @ wt[m])[:, :d]
+        torch.testing.assert_close(torch.cov(tw.T), torch.eye(d), atol=0.05, rtol=0)
+        xw = (x[m] - mx[m]) @ wx[m]
+        torch.testing.assert_close(torch.cov(xw.T), torch.eye(15), atol=0.05, rtol=0)
+
+
+def test_batched_equivalence_holds_for_the_residual_encoder():
+    enc = EncoderCfg(hidden=(16, 16), arch="resmlp", whiten_inputs=True, output="tanh")
+    cfg = NumericTrainCfg(steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1,
+                          independent_negatives=False)
+    batched = SimStack(SETTINGS, LVMCfg(), enc)
+    curve = train_stack(batched, cfg)
+    for m, setting in enumerate(SETTINGS):
+        alone = SimStack([setting], LVMCfg(), enc)
+        alone_curve = train_stack(alone, cfg)
+        np.testing.assert_allclose(curve[:, m], alone_curve[:, 0], rtol=1e-4, atol=1e-5)
+        x = torch.randn(7, alone.lvms[0].image_dim)
+        torch.testing.assert_close(batched.f_x.forward_one(m, x), alone.f_x.forward_one(0, x),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_resmlp_needs_a_single_width():
+    with pytest.raises(ValueError, match="resmlp"):
+        EncoderCfg(hidden=(16, 32), arch="resmlp").check()

@@ -19,6 +19,7 @@ app = typer.Typer(
 # Command modules register on `app` when imported; the order sets the order in --help.
 from misalignlab.cli import sim  # noqa: E402,F401
 from misalignlab.cli import data  # noqa: E402,F401
+from misalignlab.cli import diagnose  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

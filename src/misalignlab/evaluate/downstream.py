@@ -26,7 +26,7 @@ class DownstreamCfg:
     prefixes: tuple[int, ...] = (3, 5, 7, 9)
     label_from: int = 5  # the binary label thresholds f(s_[label_from]) at its median
     shifted: tuple[int, ...] = (8, 9)  # 0-based: s9, s10
-    probe: str = "kernel_ridge"
+    probe: str = "mlp"
 
 
 def task_function(u: np.ndarray, exp_weight: float) -> np.ndarray:
@@ -61,8 +61,8 @@ def downstream_metrics(stack: SimStack, n: int, cfg: DownstreamCfg = DownstreamC
         lat = lvm.sampler.sample(3 * n, gens[m])  # probe-fit, ID test, OOD test
         ood = shift_latents(lat, cfg.shifted)
         with torch.no_grad():
-            z_id = stack.f_x.forward_one(m, lvm.observe(lat).x).numpy()
-            z_ood = stack.f_x.forward_one(m, lvm.observe(ood).x).numpy()
+            z_id = stack.image_codes_one(m, lvm.observe(lat).x).numpy()
+            z_ood = stack.image_codes_one(m, lvm.observe(ood).x).numpy()
         mu, sd = z_id[:n].mean(0), z_id[:n].std(0) + 1e-8
         z_id, z_ood = (z_id - mu) / sd, (z_ood - mu) / sd
         s = lat.s.numpy()

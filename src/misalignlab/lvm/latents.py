@@ -75,8 +75,8 @@ class LatentSampler:
 
     @staticmethod
     def _gauss(n: int, dim: int, chol: Tensor | None, gen: torch.Generator) -> Tensor:
-        z = torch.randn(n, dim, generator=gen)
-        return z if chol is None else z @ chol.T
+        z = torch.randn(n, dim, generator=gen, device=gen.device)
+        return z if chol is None else z @ chol.to(z.device).T
 
     def sample(self, n: int, gen: torch.Generator) -> LatentSample:
         c = self.cfg
@@ -84,7 +84,7 @@ class LatentSampler:
         m_x = self._gauss(n, c.n_image, self.chol_mx, gen)
         m_t = self._gauss(n, c.n_text, self.chol_mt, gen)
         eps = self._gauss(n, c.n_semantic, self.chol_eps, gen)
-        coin = torch.rand(n, c.n_semantic, generator=gen) < self.bias.perturb_prob
-        perturbed = coin & self.perturbable  # (B, n_s): only I_ρ coordinates may change
+        coin = torch.rand(n, c.n_semantic, generator=gen, device=gen.device) < self.bias.perturb_prob
+        perturbed = coin & self.perturbable.to(coin.device)  # (B, n_s): only I_ρ coordinates may change
         s_tilde = torch.where(perturbed, s + eps, s)
         return LatentSample(s=s, s_tilde=s_tilde, m_x=m_x, m_t=m_t, perturbed=perturbed)

@@ -23,6 +23,22 @@ def _pad_to(t: Tensor, shape: tuple[int, ...]) -> Tensor:
     return out
 
 
+INITS = ("uniform", "kaiming")
+
+
+def _init_layer(o: int, i: int, gen: torch.Generator, init: str, slope: float) -> tuple[Tensor, Tensor]:
+    """``uniform``: nn.Linear's default, U(±1/√fan_in) for weights and biases (the paper's code).
+    ``kaiming``: N(0, gain²/fan_in) weights with the LeakyReLU gain and zero biases, which keeps
+    the activation scale through deep stacks instead of shrinking it about 6× per layer."""
+    if init == "uniform":
+        bound = 1.0 / math.sqrt(i)
+        w = (torch.rand(o, i, generator=gen) * 2 - 1) * bound
+        b = (torch.rand(o, generator=gen) * 2 - 1) * bound
+        return w, b
+    gain = math.sqrt(2.0 / (1.0 + slope**2))
+    return torch.randn(o, i, generator=gen) * gain / math.sqrt(i), torch.zeros(o)
+
+
 class StackedMLP(nn.Module):
     """Forward (M, B, in_max) → (M, B, out_max); LeakyReLU between layers, linear output."""
 
@@ -31,8 +47,11 @@ class StackedMLP(nn.Module):
         layer_sizes: Sequence[Sequence[int]],
         generators: Sequence[torch.Generator],
         negative_slope: float = 0.01,
+        init: str = "uniform",
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         depths = {len(s) for s in layer_sizes}
         if len(depths) != 1:
             raise ValueError(f"all stacked models need the same depth, got layer counts {sorted(depths)}")
@@ -49,9 +68,7 @@ class StackedMLP(nn.Module):
             fo, fi = self.max_sizes[layer + 1], self.max_sizes[layer]
             for sizes, gen in zip(self.layer_sizes, generators, strict=True):
                 o, i = sizes[layer + 1], sizes[layer]
-                bound = 1.0 / math.sqrt(i)
-                w = (torch.rand(o, i, generator=gen) * 2 - 1) * bound
-                b = (torch.rand(o, generator=gen) * 2 - 1) * bound
+                w, b = _init_layer(o, i, gen, init, negative_slope)
                 w_list.append(_pad_to(w, (fo, fi)))
                 b_list.append(_pad_to(b, (fo,)))
                 wm_list.append(_pad_to(torch.ones(o, i), (fo, fi)))

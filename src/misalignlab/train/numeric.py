@@ -23,11 +23,14 @@ from misalignlab.lvm.bias import BiasSpec
 from misalignlab.lvm.model import LatentVariableModel, LVMCfg
 from misalignlab.models.losses import build_loss
 from misalignlab.models.stacked_mlp import StackedMLP, clip_per_model
+from misalignlab.models.stacked_resmlp import StackedResMLP
 from misalignlab.runs import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 SCHEDULES = ("constant", "cosine")
+OUTPUTS = ("linear", "tanh")
+ARCHS = ("mlp", "resmlp")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,19 @@ class EncoderCfg:
     hidden: tuple[int, ...] = ()
     negative_slope: float = 0.01
     code_dim: int = 0  # 0: |I_θ \ I_ρ|, the size Theorem 4.1 asks for
+    whiten_inputs: bool = False  # fixed ZCA whitening of x and t, estimated once from fresh samples
+    output: str = "linear"  # "linear" (paper: unbounded) or "tanh" (bounded codes, as Theorem 4.1 assumes)
+    init: str = "uniform"  # "uniform" (nn.Linear default, the paper's code) or "kaiming"
+    arch: str = "mlp"  # "mlp": the paper's plain MLP; "resmlp": pre-LayerNorm residual blocks of width hidden[0]
+
+    def check(self) -> EncoderCfg:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"encoder.output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"encoder.arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.arch == "resmlp" and (not self.hidden or len(set(self.hidden)) != 1):
+            raise ValueError("encoder.arch='resmlp' needs encoder.hidden of one repeated width, e.g. [128, 128, 128, 128]")
+        return self
 
     def layer_sizes(self, in_dim: int, out_dim: int) -> list[int]:
         hidden = self.hidden or tuple(m * in_dim for m in (10, 50, 50, 50, 50, 10))
@@ -52,8 +68,15 @@ class NumericTrainCfg:
     warmup_steps: int = 0
     grad_clip: float = 2.0
     loss: str = "sqeuclid_independent"
+    tau: float = 1.0  # clip_cross_modal only
+    similarity: str = "neg_sq_euclid"  # clip_cross_modal only: neg_sq_euclid (paper theory) or cosine
     independent_negatives: bool = True
     log_every: int = 100
+
+    def build_loss(self):
+        if self.loss == "clip_cross_modal":
+            return build_loss(self.loss, tau=self.tau, similarity=self.similarity)
+        return build_loss(self.loss)
 
     def check(self) -> NumericTrainCfg:
         if self.steps < 1:
@@ -76,6 +99,24 @@ class Setting:
     label: str = ""
 
 
+def _encoder_stack(cfg: EncoderCfg, in_dims: list[int], out_dims: list[int], gens: list[torch.Generator]):
+    """One tower for every model of a sweep, plain or residual."""
+    if cfg.arch == "resmlp":
+        return StackedResMLP(in_dims, out_dims, cfg.hidden[0], len(cfg.hidden), gens, cfg.negative_slope)
+    sizes = [cfg.layer_sizes(i, o) for i, o in zip(in_dims, out_dims, strict=True)]
+    return StackedMLP(sizes, gens, cfg.negative_slope, cfg.init)
+
+
+def _zca(v: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and ZCA whitening matrix W (D, D) so that (v − μ) W has identity covariance."""
+    v = v.double()
+    mu = v.mean(0)
+    cov = (v - mu).T @ (v - mu) / len(v)
+    evals, evecs = torch.linalg.eigh(cov)
+    w = evecs @ torch.diag(evals.clamp_min(1e-9).rsqrt()) @ evecs.T
+    return mu.float(), w.float()
+
+
 def lr_factor(step: int, cfg: NumericTrainCfg) -> float:
     """Multiplier on the base learning rate: linear warm-up, then constant or cosine to zero."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
@@ -96,15 +137,50 @@ class SimStack:
         self.lvms = [LatentVariableModel(lvm_cfg, s.bias, s.seed) for s in settings]
         self.code_dims = [enc_cfg.code_dim or len(s.bias.unbiased) for s in settings]
         init_gens = [torch.Generator().manual_seed(10_007 * s.seed + 1) for s in settings]
-        self.f_x = StackedMLP(
-            [enc_cfg.layer_sizes(m.image_dim, n) for m, n in zip(self.lvms, self.code_dims, strict=True)],
-            init_gens, enc_cfg.negative_slope,
-        )
-        self.f_t = StackedMLP(
-            [enc_cfg.layer_sizes(m.text_dim, n) for m, n in zip(self.lvms, self.code_dims, strict=True)],
-            init_gens, enc_cfg.negative_slope,
-        )
+        enc_cfg.check()
+        self.f_x = _encoder_stack(enc_cfg, [m.image_dim for m in self.lvms], self.code_dims, init_gens)
+        self.f_t = _encoder_stack(enc_cfg, [m.text_dim for m in self.lvms], self.code_dims, init_gens)
         self.text_pad = max(m.text_dim for m in self.lvms)
+        self.output = enc_cfg.check().output
+        self.whiten: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+        if enc_cfg.whiten_inputs:
+            self.whiten = self._estimate_whitening()
+
+    def _estimate_whitening(self, n: int = 20_000) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Per-model ZCA whitening of image and text inputs from fresh samples (a fixed, frozen layer)."""
+        stats = []
+        for m, (lvm, setting) in enumerate(zip(self.lvms, self.settings, strict=True)):
+            obs = lvm.sample(n, torch.Generator().manual_seed(10_007 * setting.seed + 3))
+            stats.append((_zca(obs.x), _zca(obs.t)))
+        pad = self.text_pad
+
+        def padded(mu: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+            d = w.shape[0]
+            return torch.nn.functional.pad(mu, (0, pad - d)), torch.nn.functional.pad(w, (0, pad - d, 0, pad - d))
+
+        mx = torch.stack([sx[0] for sx, _ in stats]).unsqueeze(1)
+        wx = torch.stack([sx[1] for sx, _ in stats])
+        mt_wt = [padded(*st) for _, st in stats]
+        mt = torch.stack([a for a, _ in mt_wt]).unsqueeze(1)
+        wt = torch.stack([b for _, b in mt_wt])
+        return mx, wx, mt, wt
+
+    def codes(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Both towers on stacked inputs (M, B, ·): (M, B, n_max) each; padded code dims are exactly 0."""
+        if self.whiten is not None:
+            mx, wx, mt, wt = self.whiten
+            x, t = (x - mx) @ wx, (t - mt) @ wt
+        a, b = self.f_x(x), self.f_t(t)
+        if self.output == "tanh":
+            a, b = torch.tanh(a), torch.tanh(b)
+        return a, b
+
+    def image_codes_one(self, m: int, x: Tensor) -> Tensor:
+        """Model m's image code for unpadded inputs (B, D_x) → (B, n_m)."""
+        if self.whiten is not None:
+            x = (x - self.whiten[0][m]) @ self.whiten[1][m]
+        a = self.f_x.forward_one(m, x)
+        return torch.tanh(a) if self.output == "tanh" else a
 
     def sample(self, n: int, gens: Sequence[torch.Generator]) -> tuple[Tensor, Tensor, list]:
         """Stacked observations: x (M, n, D_x), t (M, n, D_t max, zero-padded), per-model latents."""
@@ -116,7 +192,7 @@ class SimStack:
     @torch.no_grad()
     def encode(self, x: Tensor, t: Tensor) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per-model unpadded codes (n, code_dim_m) of both towers."""
-        a, b = self.f_x(x), self.f_t(t)
+        a, b = self.codes(x, t)
         za = [a[m, :, :n].numpy() for m, n in enumerate(self.code_dims)]
         zb = [b[m, :, :n].numpy() for m, n in enumerate(self.code_dims)]
         return za, zb
@@ -164,7 +240,7 @@ def train_stack(
     it: a killed run continues to exactly the numbers of an uninterrupted one.
     """
     cfg.check()
-    loss_fn = build_loss(cfg.loss)
+    loss_fn = cfg.build_loss()
     params = list(stack.f_x.parameters()) + list(stack.f_t.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, cfg))
@@ -176,11 +252,12 @@ def train_stack(
         log.info("resumed from %s at step %d", checkpoint, start)
     for step in range(start, cfg.steps):
         x, t, _ = stack.sample(cfg.batch_size, gens)
-        a, b = stack.f_x(x), stack.f_t(t)  # (M, B, n_max); padded code dims are exactly 0
+        a, b = stack.codes(x, t)  # (M, B, n_max); padded code dims are exactly 0
         kwargs = {}
         if cfg.independent_negatives and cfg.loss == "sqeuclid_independent":
             x2, t2, _ = stack.sample(cfg.batch_size, gens)
-            kwargs = {"img_neg": stack.f_x(x2), "txt_neg": stack.f_t(t2)}
+            a2, b2 = stack.codes(x2, t2)
+            kwargs = {"img_neg": a2, "txt_neg": b2}
         per_model = loss_fn(a, b, **kwargs)  # (M,)
         opt.zero_grad(set_to_none=True)
         per_model.sum().backward()  # models share no parameters: each gets its own gradient
