@@ -21,6 +21,7 @@ from misalignlab.config import to_dict
 from misalignlab.evaluate.downstream import DownstreamCfg, downstream_metrics
 from misalignlab.evaluate.identifiability import evaluate_stack
 from misalignlab.lvm.bias import BiasSpec
+from misalignlab.lvm.generators import GeneratorCfg
 from misalignlab.lvm.latents import LatentCfg
 from misalignlab.lvm.model import LVMCfg
 from misalignlab.registry import Registry
@@ -101,6 +102,8 @@ def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
                         encoder=EncoderCfg(hidden=(128,) * 4, arch="resmlp", whiten_inputs=True),
                         train=NumericTrainCfg(steps=3000, batch_size=512, lr=1e-3, schedule="cosine",
                                               warmup_steps=150, independent_negatives=False, log_every=100))
+    # tiny: smoke tests only; a cheaper search for well-conditioned generator layers
+    lvm = replace(lvm, generator=GeneratorCfg(cond_quantile=0.02, n_reference=2000))
     return SweepCfg(preset=preset, scale=scale, lvm=lvm, encoder=EncoderCfg(hidden=(32,) * 2),
                     train=NumericTrainCfg(steps=60, batch_size=128, lr=1e-3, schedule="cosine",
                                           independent_negatives=False, log_every=20),

@@ -24,7 +24,7 @@ def test_linear_probe_recovers_a_known_linear_map():
 
 @pytest.mark.parametrize("probe", ["kernel_ridge", "mlp"])
 def test_nonlinear_probes_recover_an_invertible_nonlinear_map(probe):
-    s, rng = _data(2000, seed=1)
+    s, rng = _data(1500, seed=1)
     code = np.tanh(s[:, :2] @ np.array([[1.0, 0.5], [-0.4, 1.2]])) + 0.2 * s[:, :2] ** 3
     n = len(s) // 2
     targets = {"s1": s[:, 0], "s2": s[:, 1], "s4": s[:, 3]}

@@ -3,8 +3,13 @@ import pytest
 import torch
 
 from misalignlab.lvm.bias import BiasSpec
-from misalignlab.lvm.model import LVMCfg
+from misalignlab.lvm.generators import GeneratorCfg
+from misalignlab.lvm.model import LVMCfg as _LVMCfg
 from misalignlab.train.numeric import EncoderCfg, NumericTrainCfg, Setting, SimStack, train_stack
+
+def LVMCfg() -> _LVMCfg:  # noqa: N802 - cheaper generator search keeps the tests fast
+    return _LVMCfg(generator=GeneratorCfg(cond_quantile=0.02, n_reference=2000))
+
 
 ENC = EncoderCfg(hidden=(16, 16))
 CFG = NumericTrainCfg(steps=15, batch_size=64, lr=3e-3, schedule="cosine", warmup_steps=3,
