@@ -20,6 +20,8 @@ app = typer.Typer(
 from misalignlab.cli import sim  # noqa: E402,F401
 from misalignlab.cli import data  # noqa: E402,F401
 from misalignlab.cli import diagnose  # noqa: E402,F401
+from misalignlab.cli import imagetext  # noqa: E402,F401
+from misalignlab.cli import compare  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

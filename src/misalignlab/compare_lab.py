@@ -1,0 +1,230 @@
+"""Side-by-side comparison of training strategies on rendered scenes, in and out of distribution.
+
+:func:`run_compare` renders (or loads) the training pairs, scores them once with a cross-fitted
+detector when a strategy needs scores (shared by ``filter`` and ``reweight``), trains one model per
+strategy and seed, and evaluates each on an in-distribution and a shifted test set: linear probes
+(fitted on an in-distribution split) and zero-shot prompts for the task factors, and retrieval.
+The run folder holds ``config.json``, ``argv.txt``, ``results.jsonl`` (one row per run and metric,
+plus the detector's quality), ``runs/<strategy>/seed<k>/config.json``, ``raw.csv`` (long),
+``table.csv`` / ``table.md`` (mean ± 95 % t-interval over seeds) and ``plots/*.png``. Rerunning
+into the same folder skips finished (strategy, seed) runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from misalignlab.compare_presets import CompareCfg, Scenario
+from misalignlab.config import to_dict
+from misalignlab.data.captions import TEMPLATES, build_caption
+from misalignlab.data.factors import FACTORS
+from misalignlab.data.inject import InjectionCfg, inject
+from misalignlab.data.scene_dataset import ScenePairs
+from misalignlab.data.scenes import render, sample_factors
+from misalignlab.detect.base import DetectionResult
+from misalignlab.detect.embeddings import EmbedCfg
+from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
+from misalignlab.evaluate.detection_metrics import detection_metrics
+from misalignlab.evaluate.downstream_tasks import probe_metrics, retrieval_metrics, summarise_seeds, zero_shot_metrics
+from misalignlab.evaluate.shift import FactorShift, apply_shifts
+from misalignlab.models.pair_model import ImageTextModel
+from misalignlab.report.compare_plot import strategy_plot
+from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
+from misalignlab.strategies import PairSet, build_strategy
+from misalignlab.strategies.fit import fit_strategy
+from misalignlab.train.imagetext import ImageTextCfg, embed
+from misalignlab.train.trainer import Callback
+
+log = logging.getLogger(__name__)
+SPLITS = ("id", "ood")
+
+
+def render_split(n: int, scenario: Scenario, shifts: Sequence[FactorShift], seed: int, inj: InjectionCfg) -> ScenePairs:
+    """``n`` scenes of ``scenario.scene``, ``shifts`` applied to the sampled factors, rendered and captioned."""
+    factor_rng, caption_rng, shift_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    factors = apply_shifts(sample_factors(n, scenario.scene, factor_rng), shifts, shift_rng)
+    images = render(factors, scenario.scene, seed)
+    captions, truth = inject(factors, scenario.scene, inj, caption_rng)
+    return ScenePairs(images, tuple(captions), factors, truth, scenario.scene, inj, seed)
+
+
+@dataclass(frozen=True, eq=False)
+class EvalSets:
+    """A probe-fitting split and the test splits (``id``, optionally ``ood``), all clean captions."""
+
+    fit: ScenePairs
+    tests: dict[str, ScenePairs]
+
+
+def eval_sets(scenario: Scenario, cfg: CompareCfg) -> EvalSets:
+    clean = InjectionCfg(omit=scenario.injection.omit, n_templates=scenario.injection.n_templates)
+    s = cfg.data_seed
+    tests = {"id": render_split(cfg.n_test, scenario, scenario.train_shifts, s + 2, clean)}
+    if scenario.ood_shifts is not None:
+        tests["ood"] = render_split(cfg.n_test, scenario, scenario.ood_shifts, s + 3, clean)
+    return EvalSets(render_split(cfg.n_fit, scenario, scenario.train_shifts, s + 1, clean), tests)
+
+
+@torch.no_grad()
+def prompt_codes(model: ImageTextModel, factor: str) -> np.ndarray:
+    """One text code per value of ``factor`` (C, D): unit codes of "a <value>" in every template, averaged."""
+    codes = []
+    for value in FACTORS[factor].values:
+        texts = [build_caption({factor: value}, t).text for t in range(len(TEMPLATES))]
+        z = model.encode_text(model.tokenize(texts)).float()
+        codes.append(torch.nn.functional.normalize(z, dim=-1).mean(0))
+    return torch.stack(codes).numpy()
+
+
+def evaluate_model(model: ImageTextModel, sets: EvalSets, tasks: Sequence[str]) -> dict[str, float]:
+    """Flat metrics ``<split>/probe/<f>/linear/acc``, ``<split>/zeroshot/<f>/acc1``, ``<split>/rsum`` …"""
+    z_fit, _ = embed(model, sets.fit.images, sets.fit.captions)
+    prompts = {f: prompt_codes(model, f) for f in tasks}
+    out: dict[str, float] = {}
+    for split, data in sets.tests.items():
+        img, txt = embed(model, data.images, data.captions)
+        row = retrieval_metrics(img, txt)
+        for f in tasks:
+            y_fit, y_test = sets.fit.factors[f].to_numpy(), data.factors[f].to_numpy()
+            row |= probe_metrics(z_fit, y_fit, img, y_test, f)
+            row |= zero_shot_metrics(img, prompts[f], y_test, f)
+        out |= {f"{split}/{k}": v for k, v in row.items()}
+    return out
+
+
+def detect_training_pairs(
+    pairs: PairSet, cfg: CompareCfg, truth_kind: np.ndarray | None
+) -> tuple[DetectionResult, dict[str, float]]:
+    """Cross-fitted (2-fold) detector scores on the training pairs, and the detector's quality if truth is known."""
+    train = {"steps": cfg.detect_steps, "batch_size": min(cfg.train.batch_size, len(pairs) // 2),
+             "lr": cfg.train.lr, "schedule": "cosine", "warmup_steps": min(50, cfg.detect_steps // 5)}  # fmt: skip
+    model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
+    dcfg = DiagnoseCfg(EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0),
+                       detectors={"similarity": {}, "slot_swap": {}}, schema="scenes")  # fmt: skip
+    results = diagnose_pairs(list(pairs.pair_id), pairs.images, pairs.captions, dcfg).results
+    if cfg.detector not in results:
+        raise ValueError(f"detector {cfg.detector!r} produced no result; available: {', '.join(results)}")
+    found = results[cfg.detector]
+    quality = detection_metrics(found.detector, found.score, truth_kind) if truth_kind is not None else {}
+    return found, quality
+
+
+def strategy_kwargs(scenario: Scenario, name: str, options: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return dict(scenario.strategy_kwargs.get(name, {})) | dict(options.get(name, {}))
+
+
+def _done(path: Path) -> set[tuple[str, int]]:
+    if not path.is_file():
+        return set()
+    return {(r["strategy"], int(r["seed"])) for r in read_jsonl(path) if r.get("stage") == "eval"}
+
+
+def run_compare(
+    scenario: Scenario,
+    cfg: CompareCfg,
+    strategies: Sequence[str],
+    out: Path,
+    train_pairs: ScenePairs | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+    argv: list[str] | None = None,
+    callbacks: Callable[[str, int], list[Callback]] | None = None,
+) -> dict[str, Path]:
+    """Train and evaluate every strategy for ``cfg.seeds`` seeds; write tables and plots under ``out``.
+
+    ``train_pairs`` replaces the scenario's rendered training pairs (a dataset folder).
+    """
+    options = dict(options or {})
+    built = {name: build_strategy(name, **strategy_kwargs(scenario, name, options)) for name in strategies}
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    config = {"scenario": to_dict(scenario), "compare": to_dict(cfg), "strategies": list(strategies),
+              "strategy_params": {n: s.params() for n, s in built.items()},
+              "data": "folder" if train_pairs is not None else "rendered"}  # fmt: skip
+    done = _done(Path(out) / "results.jsonl")
+    run = RunDir(out, config, argv)
+    data = train_pairs or render_split(cfg.n_train, scenario, scenario.train_shifts, cfg.data_seed, scenario.injection)
+    template = data.truth["template"].to_numpy() if "template" in data.truth else None
+    pairs = PairSet.build(data.images, data.captions, template)
+    sets = eval_sets(replace(scenario, scene=data.scene_cfg), cfg)
+    found = None
+    pending = [name for name in built for k in range(cfg.seeds) if (name, k) not in done]
+    if any(built[name].needs_scores for name in pending):
+        start = time.perf_counter()
+        kind = data.truth["kind"].to_numpy() if "kind" in data.truth else None
+        found, quality = detect_training_pairs(pairs, cfg, kind)
+        run.log({"stage": "detect", "detector": found.detector, "seconds": time.perf_counter() - start} | quality)
+    for seed in range(cfg.seeds):
+        for name, strategy in built.items():
+            if (name, seed) in done:
+                continue
+            icfg = ImageTextCfg(replace(cfg.train, seed=seed), cfg.model, cfg.loss)
+            write_json(run.path(f"runs/{name}/seed{seed}/config.json"),
+                       {"strategy": name, "family": strategy.family, "params": strategy.params(), "seed": seed,
+                        "imagetext": to_dict(icfg), "scenario": scenario.name})  # fmt: skip
+            start = time.perf_counter()
+            fitted = fit_strategy(strategy, pairs, icfg, found, callbacks(name, seed) if callbacks else ())
+            train_s = time.perf_counter() - start
+            metrics = evaluate_model(fitted.model, sets, scenario.tasks)
+            run.log({"stage": "eval", "strategy": name, "family": strategy.family, "seed": seed,
+                     "n_trained": len(fitted.pairs), "train_seconds": train_s,
+                     "eval_seconds": time.perf_counter() - start - train_s} | metrics)  # fmt: skip
+            log.info("%s seed %d: %.0f s", name, seed, time.perf_counter() - start)
+    return write_tables(out, scenario.tasks, list(strategies))
+
+
+def headline_metrics(tasks: Sequence[str]) -> list[str]:
+    per_task = [m for f in tasks for m in (f"probe/{f}/linear/acc", f"zeroshot/{f}/acc1")]
+    return [*per_task, "image_to_text_R@1", "text_to_image_R@1", "rsum"]
+
+
+def write_tables(out: Path, tasks: Sequence[str], strategies: list[str]) -> dict[str, Path]:
+    """raw.csv, table.csv, table.md and plots from ``results.jsonl`` (only that file is read)."""
+    out = Path(out)
+    rows = [r for r in read_jsonl(out / "results.jsonl") if r.get("stage") == "eval" and r["strategy"] in strategies]
+    long = []
+    for r in rows:
+        ident = {"strategy": r["strategy"], "seed": r["seed"]}
+        for key, value in r.items():
+            split, _, metric = key.partition("/")
+            if split in SPLITS:
+                long.append(ident | {"split": split, "metric": metric, "value": value})
+            elif key in ("train_seconds", "n_trained"):
+                long.append(ident | {"split": "train", "metric": key, "value": value})
+    raw = pd.DataFrame(long, columns=["strategy", "seed", "split", "metric", "value"])
+    summary = summarise_seeds(raw, ["strategy", "split"])
+    paths = {"raw": out / "raw.csv", "table": out / "table.csv", "markdown": out / "table.md"}
+    atomic_write_text(paths["raw"], raw.to_csv(index=False))
+    atomic_write_text(paths["table"], summary.to_csv(index=False))
+    atomic_write_text(paths["markdown"], to_markdown(summary, headline_metrics(tasks), strategies))
+    paths["plot"] = strategy_plot(summary, headline_metrics(tasks), strategies, out / "plots" / "strategies.png")
+    return paths
+
+
+def _cell(frame: pd.DataFrame, strategy: str, split: str, metric: str) -> str:
+    hit = frame[(frame.strategy == strategy) & (frame.split == split) & (frame.metric == metric)]
+    if hit.empty:
+        return "–"
+    mean, half = float(hit["mean"].iloc[0]), float(hit["ci95"].iloc[0])
+    return f"{mean:.3f}" if not np.isfinite(half) else f"{mean:.3f} ± {half:.3f}"
+
+
+def to_markdown(summary: pd.DataFrame, metrics: Sequence[str], strategies: Sequence[str]) -> str:
+    """One row per strategy; columns ``<split> <metric>`` (mean ± 95 % t-interval half-width), then train time."""
+    splits = [s for s in SPLITS if (summary.split == s).any()]
+    cols = [(s, m) for s in splits for m in metrics if ((summary.split == s) & (summary.metric == m)).any()]
+    n = int(summary["n"].max()) if len(summary) else 0
+    head = "| strategy | " + " | ".join(f"{s.upper()} {m}" for s, m in cols) + " | train s |"
+    lines = [f"Mean ± 95 % t-interval half-width over {n} seeds.", "", head, "|" + "---|" * (len(cols) + 2)]
+    for name in strategies:
+        cells = [_cell(summary, name, s, m) for s, m in cols] + [_cell(summary, name, "train", "train_seconds")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

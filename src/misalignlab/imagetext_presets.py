@@ -1,0 +1,201 @@
+"""The MPI3D-style experiment on rendered scenes: bias levels, named presets and scales.
+
+Paper §7 trains on MPI3D with five semantic factors (colour, shape, size, camera height,
+background) and two image-only ones (horizontal and vertical axis). Our scenes map them to
+colour, shape, size, *position* (``pos_x`` and ``pos_y``, stated together like the camera height),
+background; ``rotation``, ``lighting`` and ``texture`` are image-only, ``defect`` is drawn and
+rendered but never stated (an omitted factor in every level), and the caption template is the
+text-only factor.
+
+- ``selection-k`` states the first ``k`` groups of colour, shape, size, position, background and
+  omits the rest (nothing perturbed).
+- ``perturbation-k`` states all five groups and perturbs ∅, {background}, {position, background},
+  {size, position, background}, {shape, size, position, background} for k = 1..5.
+- ``selection`` / ``perturbation`` run all five levels one after another into one table.
+
+Perturbation follows the paper: with probability ``perturb_prob`` (0.9) a word is replaced by a
+uniform draw over the factor's k values, *possibly the true one*. The injector of
+:mod:`misalignlab.data.inject` always writes a *different* value, with its own probability q; a
+different value is then each written with probability q/(k−1). Choosing q = p·(k−1)/k gives every
+wrong value p/k and the true one 1 − p + p/k, exactly the paper's distribution, so
+:meth:`Level.injection` converts instead of changing the injector. Code size is the number of
+unbiased factors, at least 3 (paper §7), at the ``paper`` and ``tiny`` scales; ``code_dim`` > 0
+overrides it for every level. The ``quick`` scale uses ``code_rule="stated"``: two dimensions
+more than the *stated* factors (at least 3). Our factors have more values than MPI3D's, and with
+every factor stated (perturbed ones included) a code of #unbiased learns far too slowly for 15
+CPU minutes, while a code much larger than the stated factors keeps omitted position
+(RESULTS_IMAGETEXT.md). ``quick`` also probes unit-length codes (``unit_codes``): the cosine
+loss ignores a code's norm, which then tracks the part's area, i.e. omitted size and shape.
+This module holds definitions only; the workflow is :mod:`misalignlab.imagetext_lab`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from misalignlab.data.factors import FACTORS, SEMANTIC
+from misalignlab.data.inject import InjectionCfg
+from misalignlab.models.pair_model import ModelCfg
+from misalignlab.registry import Registry
+from misalignlab.train.imagetext import LossCfg
+from misalignlab.train.trainer import TrainCfg
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "colour": ("colour",), "shape": ("shape",), "size": ("size",),
+    "position": ("pos_x", "pos_y"), "background": ("background",),
+}  # fmt: skip
+ORDER = ("colour", "shape", "size", "position", "background")  # the paper's selection order (cam. → position)
+PERTURB_ORDER = ("background", "position", "size", "shape")  # perturbation k adds ORDER's tail from the end
+PAPER_PERTURB_PROB = 0.9
+MIN_CODE = 3
+QUICK_STEPS = 1000
+CODE_RULES = ("unbiased", "stated")  # paper: max(3, #unbiased); quick: max(3, #stated + 2)
+
+
+def _factors(groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Factor names of ``groups``, in canonical (``SEMANTIC``) order."""
+    names = {f for g in groups for f in GROUPS[g]}
+    return tuple(f for f in SEMANTIC if f in names)
+
+
+def changed_prob(redraw_prob: float, n_values: int) -> float:
+    """Probability of writing a *different* value when a word is redrawn uniformly with ``redraw_prob``."""
+    return redraw_prob * (n_values - 1) / n_values
+
+
+@dataclass(frozen=True)
+class Level:
+    """One bias setting: which factors captions state, which of those are perturbed, and how often."""
+
+    name: str
+    stated: tuple[str, ...]
+    perturbed: tuple[str, ...] = ()
+    perturb_prob: float = PAPER_PERTURB_PROB  # the paper's redraw probability (the redraw may hit the truth)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.stated if f not in SEMANTIC]
+        if bad or not self.stated:
+            raise ValueError(f"level {self.name}: stated must be non-empty semantic factors; bad: {bad}")
+        if not set(self.perturbed) <= set(self.stated):
+            raise ValueError(f"level {self.name}: perturbed {self.perturbed} not all stated {self.stated}")
+        if not 0.0 <= self.perturb_prob <= 1.0:
+            raise ValueError(f"level {self.name}: perturb_prob {self.perturb_prob} is not in [0, 1]")
+
+    @property
+    def unbiased(self) -> tuple[str, ...]:
+        return tuple(f for f in self.stated if f not in self.perturbed)
+
+    @property
+    def omitted(self) -> tuple[str, ...]:
+        return tuple(f for f in SEMANTIC if f not in self.stated)
+
+    @property
+    def code_dim(self) -> int:
+        """The paper's code size: the number of unbiased factors, at least 3."""
+        return max(MIN_CODE, len(self.unbiased))
+
+    @property
+    def roomy_code_dim(self) -> int:
+        """Two dimensions more than the stated factors (at least 3): the quick scale's code size."""
+        return max(MIN_CODE, len(self.stated) + 2)
+
+    def role(self, factor: str) -> str:
+        """stated | perturbed | omitted | image-only | text-only, for table rows."""
+        if factor == "template":
+            return "text-only"
+        if factor not in SEMANTIC:
+            return "image-only"
+        return "perturbed" if factor in self.perturbed else "stated" if factor in self.stated else "omitted"
+
+    def injection(self) -> InjectionCfg:
+        """The injector config with the same caption distribution (see the module docstring)."""
+        perturb = {f: changed_prob(self.perturb_prob, FACTORS[f].n_values) for f in self.perturbed}
+        return InjectionCfg(omit=self.omitted, perturb=perturb)
+
+
+def selection_level(k: int) -> Level:
+    return Level(f"selection-{k}", _factors(ORDER[:k]))
+
+
+def perturbation_level(k: int) -> Level:
+    return Level(f"perturbation-{k}", _factors(ORDER), _factors(PERTURB_ORDER[: k - 1]))
+
+
+PRESETS: Registry[tuple[Level, ...]] = Registry("imagetext preset")
+for _k in range(1, 6):
+    PRESETS.register(f"selection-{_k}")((selection_level(_k),))
+    PRESETS.register(f"perturbation-{_k}")((perturbation_level(_k),))
+PRESETS.register("selection")(tuple(selection_level(k) for k in range(1, 6)))
+PRESETS.register("perturbation")(tuple(perturbation_level(k) for k in range(1, 6)))
+
+
+@dataclass(frozen=True)
+class ImageTextLabCfg:
+    """One run of the experiment: a preset's levels at a scale. ``code_dim`` 0 = each level's own."""
+
+    preset: str
+    scale: str
+    train: TrainCfg
+    model: ModelCfg = field(default_factory=ModelCfg)  # its code_dim is replaced per level by code_for()
+    loss: LossCfg = field(default_factory=LossCfg)
+    code_dim: int = 0  # > 0: this size for every level, whatever code_rule says
+    code_rule: str = "unbiased"
+    n_train: int = 16_384
+    n_fit: int = 2048
+    n_test: int = 2048
+    probes: tuple[str, ...] = ("linear", "mlp")
+    unit_codes: bool = False  # probe ẑ/‖ẑ‖ (what a cosine loss sees) instead of ẑ (the paper's probes)
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+    checkpoint_every: int = 500
+    log_every: int = 50
+    curve_every: int = 0  # > 0: MCC of the image code (MLP probe) every this many steps
+    curve_n: int = 1000  # fit and test pairs used for that curve
+
+    def __post_init__(self) -> None:
+        PRESETS.get(self.preset)
+        if self.scale not in SCALES:
+            raise ValueError(f"unknown scale {self.scale!r}; valid: {', '.join(SCALES)}")
+        if self.code_rule not in CODE_RULES:
+            raise ValueError(f"unknown code_rule {self.code_rule!r}; valid: {', '.join(CODE_RULES)}")
+        if min(self.n_train, self.n_fit, self.n_test) < 1 or self.code_dim < 0 or self.curve_every < 0:
+            raise ValueError("n_train, n_fit, n_test must be >= 1; code_dim and curve_every >= 0")
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return PRESETS.get(self.preset)
+
+    def code_for(self, level: Level) -> int:
+        if self.code_dim:
+            return self.code_dim
+        return level.code_dim if self.code_rule == "unbiased" else level.roomy_code_dim
+
+
+SCALES = ("tiny", "quick", "paper")
+
+
+def lab_config(preset: str, scale: str) -> ImageTextLabCfg:
+    """A preset at a scale: ``tiny`` for tests, ``quick`` for 2 CPU cores, ``paper`` as published (§7)."""
+    PRESETS.get(preset)
+    if scale == "paper":  # ResNet-18, Adam 1e-5, batch 256, 200k steps, τ = 1, variant (b) as the paper's code
+        return ImageTextLabCfg(
+            preset, scale, TrainCfg(steps=200_000, batch_size=256, lr=1e-5, grad_clip=2.0),
+            ModelCfg(image="resnet18", text="tiny", image_size=64, max_len=16),
+            LossCfg("ntxent_intra_modal", tau=1.0), n_train=414_720, n_fit=23_040, n_test=23_040,
+            checkpoint_every=5000, log_every=500,
+        )  # fmt: skip
+    if scale == "quick":
+        return ImageTextLabCfg(
+            preset, scale,
+            TrainCfg(steps=QUICK_STEPS, batch_size=256, lr=2e-3, schedule="cosine", warmup_steps=100),
+            ModelCfg(image="tiny", text="tiny", image_size=64, max_len=16), LossCfg("clip_cross_modal", tau=0.1),
+            code_rule="stated", n_train=16_384, n_fit=2048, n_test=2048, unit_codes=True,
+        )  # fmt: skip
+    if scale == "tiny":
+        return ImageTextLabCfg(
+            preset, scale, TrainCfg(steps=12, batch_size=32, lr=2e-3, schedule="cosine", warmup_steps=2),
+            ModelCfg(image="tiny", text="tiny", image_size=32, max_len=16), LossCfg("clip_cross_modal", tau=0.1),
+            n_train=128, n_fit=96, n_test=96, probes=("linear",), checkpoint_every=4, log_every=4,
+        )  # fmt: skip
+    raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+

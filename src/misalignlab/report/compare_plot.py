@@ -1,0 +1,49 @@
+"""Bar plot of strategy comparison metrics: one panel per metric, ID and OOD bars with 95 % intervals."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from misalignlab.runs import atomic_write_bytes  # noqa: E402
+
+SPLIT_COLOURS = {"id": "#4477aa", "ood": "#ee6677"}
+
+
+def strategy_plot(summary: pd.DataFrame, metrics: Sequence[str], strategies: Sequence[str], path: Path) -> Path:
+    """Write a PNG grid: per metric, bars per strategy for each split, error bars = 95 % t-interval."""
+    metrics = [m for m in metrics if (summary.metric == m).any()]
+    splits = [s for s in SPLIT_COLOURS if (summary.split == s).any()]
+    cols = min(3, max(1, len(metrics)))
+    rows = max(1, -(-len(metrics) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    x = np.arange(len(strategies))
+    width = 0.8 / max(1, len(splits))
+    for ax, metric in zip(axes.flat, metrics):
+        for j, split in enumerate(splits):
+            sel = summary[(summary.metric == metric) & (summary.split == split)].set_index("strategy")
+            mean = [float(sel["mean"].get(s, np.nan)) for s in strategies]
+            half = np.nan_to_num([float(sel["ci95"].get(s, np.nan)) for s in strategies])
+            ax.bar(x + (j - (len(splits) - 1) / 2) * width, mean, width, yerr=half, capsize=3,
+                   color=SPLIT_COLOURS[split], label=split.upper())  # fmt: skip
+        ax.set_xticks(x, list(strategies), rotation=30, ha="right", fontsize=8)
+        ax.set_title(metric, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    if metrics:
+        axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path

@@ -1,0 +1,132 @@
+"""The image–text lab: preset definitions, the paper's perturbation distribution, run folders, resume."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from misalignlab.data.factors import SceneCfg
+from misalignlab.data.inject import inject
+from misalignlab.data.scenes import sample_factors
+from misalignlab.imagetext_lab import TARGETS, run_imagetext_lab
+from misalignlab.imagetext_presets import PRESETS, ImageTextLabCfg, Level, changed_prob, lab_config
+from misalignlab.train.trainer import Callback
+
+POS = ("pos_x", "pos_y")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_selection_levels_add_colour_shape_size_position_background_in_turn():
+    stated = [set(PRESETS.get(f"selection-{k}")[0].stated) for k in range(1, 6)]
+    assert stated == [{"colour"}, {"colour", "shape"}, {"colour", "shape", "size"},
+                      {"colour", "shape", "size", *POS}, {"colour", "shape", "size", *POS, "background"}]  # fmt: skip
+    for k in range(1, 6):
+        level = PRESETS.get(f"selection-{k}")[0]
+        assert level.perturbed == () and "defect" in level.omitted and "defect" not in level.stated
+    assert [lv.code_dim for lv in PRESETS.get("selection")] == [3, 3, 3, 5, 6]
+    for scale in ("paper", "tiny"):
+        cfg = lab_config("selection", scale)
+        assert [cfg.code_for(lv) for lv in cfg.levels] == [3, 3, 3, 5, 6]
+    quick = lab_config("selection", "quick")
+    assert [quick.code_for(lv) for lv in quick.levels] == [3, 4, 5, 7, 8]  # #stated + 2
+    assert [replace(quick, code_rule="unbiased").code_for(lv) for lv in quick.levels] == [3, 3, 3, 5, 6]
+    assert {replace(quick, code_dim=16).code_for(lv) for lv in quick.levels} == {16}
+    with pytest.raises(ValueError, match="code_rule"):
+        replace(quick, code_rule="big")
+
+
+def test_perturbation_levels_state_everything_and_perturb_from_the_background_up():
+    levels = PRESETS.get("perturbation")
+    assert [lv.name for lv in levels] == [f"perturbation-{k}" for k in range(1, 6)]
+    assert [set(lv.perturbed) for lv in levels] == [set(), {"background"}, {*POS, "background"},
+                                                    {"size", *POS, "background"},
+                                                    {"shape", "size", *POS, "background"}]  # fmt: skip
+    assert all(set(lv.stated) == {"colour", "shape", "size", *POS, "background"} for lv in levels)
+    assert [lv.code_dim for lv in levels] == [6, 5, 3, 3, 3]
+    assert {lab_config("perturbation", "quick").code_for(lv) for lv in levels} == {8}
+    assert [lv.unbiased for lv in levels][-1] == ("colour",)
+    assert levels[2].role("pos_x") == "perturbed" and levels[2].role("defect") == "omitted"
+    assert levels[2].role("rotation") == "image-only" and levels[2].role("template") == "text-only"
+    assert levels[3].injection().perturb == {"size": pytest.approx(0.6), "pos_x": pytest.approx(0.6),
+                                             "pos_y": pytest.approx(0.6), "background": pytest.approx(0.6)}  # fmt: skip
+
+
+def test_perturbed_words_follow_the_papers_uniform_redraw():
+    """P(written = true) = 1 − p + p/k and every wrong value p/k, as a uniform redraw with probability p."""
+    level = Level("t", ("colour", "background"), ("colour", "background"), perturb_prob=0.9)
+    scene = SceneCfg()
+    factors = sample_factors(6000, scene, np.random.default_rng(0))
+    _, truth = inject(factors, scene, level.injection(), np.random.default_rng(1))
+    for factor, k in (("colour", 8), ("background", 3)):
+        said, true = truth[f"text_{factor}"].to_numpy(), factors[factor].to_numpy()
+        assert np.mean(said == true) == pytest.approx(1 - 0.9 + 0.9 / k, abs=0.025)
+        shift = (said - true) % k
+        counts = np.bincount(shift[shift > 0], minlength=k)[1:] / len(shift)
+        assert np.allclose(counts, 0.9 / k, atol=0.025)
+    assert changed_prob(0.9, 3) == pytest.approx(0.6) and changed_prob(1.0, 2) == 0.5
+
+
+def test_unknown_preset_scale_or_level_fields_raise():
+    with pytest.raises(ValueError, match="unknown imagetext preset"):
+        lab_config("selection-9", "quick")
+    with pytest.raises(ValueError, match="unknown scale"):
+        lab_config("selection", "huge")
+    with pytest.raises(ValueError, match="not all stated"):
+        Level("x", ("colour",), ("shape",))
+    with pytest.raises(ValueError, match="semantic"):
+        Level("x", ("rotation",))
+
+
+def _tiny(preset: str = "selection-2") -> ImageTextLabCfg:
+    return lab_config(preset, "tiny")
+
+
+class Interrupt(Callback):
+    """Raises at a step, after that step's checkpoint (a stand-in for a killed process)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, trainer, step, logs):
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interruption_gives_the_same_final_numbers(tmp_path):
+    cfg = _tiny()
+    run_imagetext_lab(cfg, tmp_path / "straight")
+    with pytest.raises(KeyboardInterrupt):
+        run_imagetext_lab(cfg, tmp_path / "cut", callbacks=lambda level: [Interrupt(8)])
+    assert not (tmp_path / "cut" / "selection-2" / "scores.json").exists()
+    run_imagetext_lab(cfg, tmp_path / "cut")
+    a = pd.read_csv(tmp_path / "straight" / "scores.csv")
+    b = pd.read_csv(tmp_path / "cut" / "scores.csv")
+    pd.testing.assert_frame_equal(a, b)
+    rows = [json.loads(x) for x in (tmp_path / "cut" / "results.jsonl").read_text().splitlines()]
+    assert {r["step"] for r in rows if r.get("stage") == "train"} == {4, 8, 12}
+
+
+def test_finished_levels_are_reused_and_a_changed_config_is_refused(tmp_path):
+    cfg = _tiny()
+    run_imagetext_lab(cfg, tmp_path)
+    n_lines = len((tmp_path / "results.jsonl").read_text().splitlines())
+    run_imagetext_lab(cfg, tmp_path)  # nothing to train or probe again
+    rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()[n_lines:]]
+    assert [r["stage"] for r in rows] == ["render"]
+    other = replace(cfg, seed=1)
+    with pytest.raises(ValueError, match="different config"):
+        run_imagetext_lab(other, tmp_path)
+    run_imagetext_lab(other, tmp_path, fresh=True)
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert set(scores["target"]) == set(TARGETS) and scores["score"].between(-1, 1).all()
+    assert set(scores.loc[scores["role"] == "stated", "target"]) == {"colour", "shape"}
