@@ -6,6 +6,8 @@ Commands are grouped by stage in sibling modules that add themselves to :data:`a
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 app = typer.Typer(
@@ -15,6 +17,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+_invoked: list[str] = []
+
+
+def invoked_argv() -> list[str]:
+    """The command line of this invocation (also when run in-process via ``main([...])``)."""
+    return list(_invoked) or list(sys.argv)
+
 
 # Command modules register on `app` when imported; the order sets the order in --help.
 from misalignlab.cli import sim  # noqa: E402,F401
@@ -29,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # typer ≥ 0.2x vendors click; its exceptions live in typer._click.exceptions.
     from typer._click.exceptions import ClickException
 
+    _invoked[:] = ["misalignlab", *(sys.argv[1:] if argv is None else argv)]
     try:
         result = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:  # --help and explicit exits

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
 
-from misalignlab.cli import app
+from misalignlab.cli import app, invoked_argv
 from misalignlab.compare_lab import run_compare
 from misalignlab.compare_presets import SCENARIOS, Scenario, compare_config
 from misalignlab.config import with_overrides
@@ -73,6 +72,6 @@ def compare(
     cfg = with_overrides(cfg, [*set_, f"seeds={seeds}"])
     if pairs is not None:
         cfg = with_overrides(cfg, [f"model.image_size={pairs.scene_cfg.size}"])
-    paths = run_compare(scenario, cfg, names, out, pairs, _options(option), argv=sys.argv)
+    paths = run_compare(scenario, cfg, names, out, pairs, _options(option), argv=invoked_argv())
     typer.echo(Path(paths["markdown"]).read_text(encoding="utf-8"))
     typer.echo(f"table: {paths['table']}\nplot:  {paths['plot']}\nall results: {out / 'results.jsonl'}")

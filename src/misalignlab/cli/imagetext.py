@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from misalignlab.cli import app
+from misalignlab.cli import app, invoked_argv
 from misalignlab.config import with_overrides
 from misalignlab.imagetext_lab import run_imagetext_lab
 from misalignlab.imagetext_presets import PRESETS, SCALES, Level, lab_config
@@ -47,7 +46,7 @@ def imagetext(
 ) -> None:
     """Train one image–text model per bias level on rendered scenes and tabulate per-factor MCC / R²."""
     cfg = with_overrides(lab_config(preset, scale), set_)
-    paths = run_imagetext_lab(cfg, out, argv=sys.argv, callbacks=_progress if progress else None, fresh=fresh)
+    paths = run_imagetext_lab(cfg, out, argv=invoked_argv(), callbacks=_progress if progress else None, fresh=fresh)
     probe = "mlp" if "mlp" in cfg.probes else cfg.probes[0]
     _show(paths[f"table_{probe}"], f"MCC (discrete) / R² (continuous), {probe} probe")
     typer.echo(f"table:   {paths[f'markdown_{probe}']}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from misalignlab.cli import app
+from misalignlab.cli import app, invoked_argv
 from misalignlab.config import with_overrides
 from misalignlab.lvm.bias import BiasSpec
 from misalignlab.simlab import PRESETS, SCALES, SweepCfg, run_sweep, sweep_config
@@ -49,7 +48,7 @@ def _run(cfg: SweepCfg, out: Path) -> None:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done)
 
-        paths = run_sweep(cfg, out, argv=sys.argv, progress=progress)
+        paths = run_sweep(cfg, out, argv=invoked_argv(), progress=progress)
     nonlinear = next((p for p in cfg.probes if p != "linear"), cfg.probes[0])
     import pandas as pd
 
