@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from misalignlab.cli import app, invoked_argv
+from misalignlab.cli.display import show_code_table
 from misalignlab.config import with_overrides
 from misalignlab.imagetext_lab import run_imagetext_lab
 from misalignlab.imagetext_presets import PRESETS, SCALES, Level, lab_config
@@ -21,18 +20,6 @@ console = Console(stderr=True)
 
 def _progress(level: Level) -> list[Callback]:
     return [RichProgress(description=level.name, refresh_every=10)]
-
-
-def _show(table_csv: Path, title: str) -> None:
-    table = pd.read_csv(table_csv, index_col=[0, 1])
-    show = Table(title=title)
-    show.add_column("setting")
-    show.add_column("code")
-    for col in table.columns:
-        show.add_column(col, justify="right")
-    for (setting, modality), row in table.iterrows():
-        show.add_row(str(setting), "ẑx" if modality == "image" else "ẑt", *[f"{v:.2f}" for v in row])
-    Console(width=max(Console().width, 150)).print(show)
 
 
 @app.command()
@@ -48,7 +35,7 @@ def imagetext(
     cfg = with_overrides(lab_config(preset, scale), set_)
     paths = run_imagetext_lab(cfg, out, argv=invoked_argv(), callbacks=_progress if progress else None, fresh=fresh)
     probe = "mlp" if "mlp" in cfg.probes else cfg.probes[0]
-    _show(paths[f"table_{probe}"], f"MCC (discrete) / R² (continuous), {probe} probe")
+    show_code_table(paths[f"table_{probe}"], f"MCC (discrete) / R² (continuous), {probe} probe")
     typer.echo(f"table:   {paths[f'markdown_{probe}']}")
     typer.echo(f"heatmap: {paths['heatmap']}")
     typer.echo(f"all results: {out / 'results.jsonl'}")

@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from misalignlab.cli import app, invoked_argv
+from misalignlab.cli.display import show_code_table
 from misalignlab.config import with_overrides
 from misalignlab.lvm.bias import BiasSpec
 from misalignlab.simlab import PRESETS, SCALES, SweepCfg, run_sweep, sweep_config
@@ -50,17 +50,7 @@ def _run(cfg: SweepCfg, out: Path) -> None:
 
         paths = run_sweep(cfg, out, argv=invoked_argv(), progress=progress)
     nonlinear = next((p for p in cfg.probes if p != "linear"), cfg.probes[0])
-    import pandas as pd
-
-    table = pd.read_csv(paths[f"table_{nonlinear}"], index_col=[0, 1])
-    show = Table(title=f"R² ({nonlinear} probe, mean over seeds)", show_lines=False)
-    show.add_column("setting")
-    show.add_column("code")
-    for col in table.columns:
-        show.add_column(col, justify="right")
-    for (setting, modality), row in table.iterrows():
-        show.add_row(str(setting), "ẑx" if modality == "image" else "ẑt", *[f"{v:.2f}" for v in row])
-    Console(width=max(Console().width, 150)).print(show)
+    show_code_table(paths[f"table_{nonlinear}"], f"R² ({nonlinear} probe, mean over seeds)")
     typer.echo(f"table:   {paths[f'table_{nonlinear}']}")
     typer.echo(f"heatmap: {paths['heatmap']}")
     typer.echo(f"all results: {out / 'results.jsonl'}")

@@ -27,7 +27,7 @@ from misalignlab.detect.base import KINDS, DetectionResult, PairView, build_dete
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
 from misalignlab.detect.embeddings import EmbedCfg, PairEmbeddings, crossfit_embeddings
 from misalignlab.detect.explain import explanations
-from misalignlab.detect.slots import SlotSchema, fashion_schema, infer_schema, parse_all, scene_schema, slot_evidence
+from misalignlab.detect.slots import SlotSchema, fashion_schema, infer_schema, scene_schema, slot_evidence
 from misalignlab.evaluate.detection_metrics import wilson_interval
 from misalignlab.runs import atomic_write_bytes, write_json
 

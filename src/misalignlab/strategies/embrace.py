@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from misalignlab.data.captions import build_caption, caption_slots, parse_caption, written_word

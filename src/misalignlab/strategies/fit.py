@@ -35,16 +35,8 @@ class StrategyBatches(PairBatches):
             if arr.shape[0] != self.n:
                 raise ValueError(f"batch extra {name!r} has {arr.shape[0]} rows, not {self.n}")
 
-    def next_batch(self) -> dict[str, Tensor]:
-        if self.pos + self.batch_size > self.n:
-            self.epoch, self.pos = self.epoch + 1, 0
-            self._perm = self._permutation(self.epoch)
-        idx = self._perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
-        batch = {"image": self.images[idx], "tokens": self.tokens[idx]}  # (B, H, W, 3) uint8, (B, L)
-        if self.weights is not None:
-            batch["weight"] = self.weights[idx]  # (B,)
-        return batch | {name: arr[idx] for name, arr in self.extras.items()}
+    def gather(self, idx: Tensor) -> dict[str, Tensor]:
+        return super().gather(idx) | {name: arr[idx] for name, arr in self.extras.items()}
 
 
 class StrategyObjective(nn.Module):

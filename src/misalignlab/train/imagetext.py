@@ -86,16 +86,23 @@ class PairBatches:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(self.n, generator=gen)
 
-    def next_batch(self) -> dict[str, Tensor]:
+    def next_indices(self) -> Tensor:
+        """The next minibatch's pair indices; a new seeded permutation each epoch."""
         if self.pos + self.batch_size > self.n:
             self.epoch, self.pos = self.epoch + 1, 0
             self._perm = self._permutation(self.epoch)
         idx = self._perm[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
+        return idx
+
+    def gather(self, idx: Tensor) -> dict[str, Tensor]:
         batch = {"image": self.images[idx], "tokens": self.tokens[idx]}  # (B, H, W, 3) uint8, (B, L)
         if self.weights is not None:
             batch["weight"] = self.weights[idx]  # (B,)
         return batch
+
+    def next_batch(self) -> dict[str, Tensor]:
+        return self.gather(self.next_indices())
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "pos": self.pos, "seed": self.seed, "n": self.n}
