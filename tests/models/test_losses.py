@@ -91,3 +91,14 @@ def test_bad_loss_arguments_raise():
         build_loss("clip_cross_modal", similarity="dot")
     with pytest.raises(ValueError, match="unknown loss"):
         build_loss("infonce")
+
+
+def test_align_weight_scales_only_the_alignment_term():
+    torch.manual_seed(3)
+    a, b = torch.randn(6, 3), torch.randn(6, 3)
+    base = build_loss("sqeuclid_independent")(a, b)
+    heavy = build_loss("sqeuclid_independent", align_weight=3.0)(a, b)
+    d_pos = ((a - b) ** 2).sum(-1).mean()
+    assert heavy.item() == pytest.approx(base.item() + 2.0 * d_pos.item(), abs=1e-5)
+    with pytest.raises(ValueError, match="align_weight"):
+        build_loss("sqeuclid_independent", align_weight=0.0)

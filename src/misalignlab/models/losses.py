@@ -138,14 +138,22 @@ class SqEuclidIndependentNegatives(ContrastiveLoss):
 
     variant = "sqeuclid_independent"
 
+    def __init__(self, align_weight: float = 1.0) -> None:
+        super().__init__()
+        if align_weight <= 0:
+            raise ValueError(f"loss.align_weight must be > 0, got {align_weight}")
+        # λ·d⁺ outside the log-sum-exp. λ = 1 is the paper's loss; any λ > 0 has the same global
+        # minimisers whenever perfect alignment is attainable (d⁺ = 0 there), but a larger λ
+        # penalises codes that keep misaligned (perturbed) information sooner.
+        self.align_weight = align_weight
+
     def per_pair(
         self, img: Tensor, txt: Tensor, img_neg: Tensor | None = None, txt_neg: Tensor | None = None
     ) -> Tensor:
         d_pos = ((img - txt) ** 2).sum(-1)  # (..., B)
         return 0.5 * (self._direction(img, d_pos, img_neg) + self._direction(txt, d_pos, txt_neg))
 
-    @staticmethod
-    def _direction(anchor: Tensor, d_pos: Tensor, negatives: Tensor | None) -> Tensor:
+    def _direction(self, anchor: Tensor, d_pos: Tensor, negatives: Tensor | None) -> Tensor:
         b = anchor.shape[-2]
         if negatives is None:
             neg = neg_sq_dist(anchor, anchor)
@@ -156,7 +164,7 @@ class SqEuclidIndependentNegatives(ContrastiveLoss):
             neg = neg_sq_dist(anchor, negatives)  # (..., B, B')
             count = negatives.shape[-2] + 1
         all_terms = torch.cat([neg, -d_pos.unsqueeze(-1)], dim=-1)
-        return d_pos + torch.logsumexp(all_terms, dim=-1) - torch.log(torch.tensor(float(count)))
+        return self.align_weight * d_pos + torch.logsumexp(all_terms, dim=-1) - torch.log(torch.tensor(float(count)))
 
 
 @LOSSES.register("siglip")

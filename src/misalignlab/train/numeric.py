@@ -72,10 +72,13 @@ class NumericTrainCfg:
     similarity: str = "neg_sq_euclid"  # clip_cross_modal only: neg_sq_euclid (paper theory) or cosine
     independent_negatives: bool = True
     log_every: int = 100
+    align_weight: float = 1.0  # sqeuclid_independent only: λ on the alignment term (1 = paper)
 
     def build_loss(self):
         if self.loss == "clip_cross_modal":
             return build_loss(self.loss, tau=self.tau, similarity=self.similarity)
+        if self.loss == "sqeuclid_independent":
+            return build_loss(self.loss, align_weight=self.align_weight)
         return build_loss(self.loss)
 
     def check(self) -> NumericTrainCfg:
