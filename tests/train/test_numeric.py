@@ -125,3 +125,12 @@ def test_batched_equivalence_holds_for_the_residual_encoder():
 def test_resmlp_needs_a_single_width():
     with pytest.raises(ValueError, match="resmlp"):
         EncoderCfg(hidden=(16, 32), arch="resmlp").check()
+
+
+def test_alignment_weight_ramp_starts_at_the_paper_loss_and_then_departs():
+    base = NumericTrainCfg(steps=4, batch_size=32, lr=1e-3, independent_negatives=False)
+    ramp = NumericTrainCfg(**{**base.__dict__, "align_weight_final": 5.0})
+    plain = train_stack(SimStack(SETTINGS[:1], LVMCfg(), ENC), base)
+    ramped = train_stack(SimStack(SETTINGS[:1], LVMCfg(), ENC), ramp)
+    assert plain[0, 0] == pytest.approx(ramped[0, 0], abs=1e-6)  # step 0: λ = 1
+    assert ramped[-1, 0] > plain[-1, 0]  # λ = 5 at the last step adds 4·d⁺ > 0

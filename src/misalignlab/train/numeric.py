@@ -73,6 +73,7 @@ class NumericTrainCfg:
     independent_negatives: bool = True
     log_every: int = 100
     align_weight: float = 1.0  # sqeuclid_independent only: λ on the alignment term (1 = paper)
+    align_weight_final: float = 0.0  # > 0: λ ramps linearly from align_weight to this over training
 
     def build_loss(self):
         if self.loss == "clip_cross_modal":
@@ -254,6 +255,9 @@ def train_stack(
         start = _load_checkpoint(checkpoint, stack, opt, sched, gens, curve)
         log.info("resumed from %s at step %d", checkpoint, start)
     for step in range(start, cfg.steps):
+        if cfg.align_weight_final > 0 and hasattr(loss_fn, "align_weight"):
+            frac = step / max(1, cfg.steps - 1)
+            loss_fn.align_weight = cfg.align_weight + frac * (cfg.align_weight_final - cfg.align_weight)
         x, t, _ = stack.sample(cfg.batch_size, gens)
         a, b = stack.codes(x, t)  # (M, B, n_max); padded code dims are exactly 0
         kwargs = {}
