@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -65,6 +66,11 @@ def time_stack(stack: SimStack, batch: int, steps: int, device: str, amp: str | 
         clip_per_model(params, 2.0)
         opt.step()
 
+    return seconds_per_call(step, steps, device)
+
+
+def seconds_per_call(step: Callable[[], None], steps: int, device: str) -> float:
+    """Mean seconds of ``step`` after 3 warm-up calls, synchronising the device around the timing."""
     for _ in range(3):
         step()
     _sync(device)
@@ -104,14 +110,7 @@ def time_reference(stack: SimStack, batch: int, steps: int, device: str) -> floa
             nn.utils.clip_grad_norm_(params, 2.0)
             opt.step()
 
-        for _ in range(3):
-            step()
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        _sync(device)
-        total += (time.perf_counter() - start) / steps
+        total += seconds_per_call(step, steps, device)
     return total
 
 

@@ -3,18 +3,10 @@
 import json
 
 import pandas as pd
-import pytest
-import torch
 
 from misalignlab.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_tiny_preset_writes_table_plots_and_run_configs(tmp_path):

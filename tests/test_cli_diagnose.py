@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from misalignlab.cli import main
 from misalignlab.data.factors import SceneCfg
@@ -13,12 +12,6 @@ from misalignlab.data.inject import InjectionCfg
 from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from misalignlab.data.factors import SceneCfg
 from misalignlab.data.inject import inject
@@ -18,12 +17,6 @@ from misalignlab.train.trainer import Callback
 POS = ("pos_x", "pos_y")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_selection_levels_add_colour_shape_size_position_background_in_turn():

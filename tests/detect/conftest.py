@@ -2,18 +2,11 @@
 
 import numpy as np
 import pytest
-import torch
 
 from misalignlab.detect.base import PairView
 from misalignlab.detect.embeddings import unit
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def planted_view(n: int = 400, d: int = 16, n_bad: int = 40, seed: int = 0) -> tuple[PairView, np.ndarray]:

@@ -20,13 +20,6 @@ from misalignlab.models.text_encoder import ConvTextEncoder, TextEncoderCfg
 from misalignlab.models.tokenizer import WordTokenizer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared CPUs two threads can stall for seconds; results stay seeded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 CAPTIONS = ["a red cube on the left", "a big blue sphere", "green", ""]

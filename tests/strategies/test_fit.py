@@ -12,12 +12,6 @@ from misalignlab.train.imagetext import ImageTextCfg, LossCfg
 from misalignlab.train.trainer import TrainCfg
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _pairs(n=24):

@@ -20,13 +20,6 @@ from misalignlab.train.imagetext import (
 from misalignlab.train.trainer import TrainCfg, latest_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared CPUs two threads can stall for seconds; results stay seeded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 COLOURS = {

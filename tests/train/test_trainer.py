@@ -21,13 +21,6 @@ from misalignlab.train.trainer import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared CPUs two threads can stall for seconds; results stay seeded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Regression(nn.Module):

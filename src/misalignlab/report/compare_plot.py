@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from misalignlab.runs import atomic_write_bytes  # noqa: E402
+from misalignlab.report.figures import save_png  # noqa: E402
 
 SPLIT_COLOURS = {"id": "#4477aa", "ood": "#ee6677"}
 
@@ -42,8 +41,4 @@ def strategy_plot(summary: pd.DataFrame, metrics: Sequence[str], strategies: Seq
     if metrics:
         axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(fig, path, dpi=120)

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from misalignlab.runs import atomic_write_bytes  # noqa: E402
+from misalignlab.report.figures import save_png  # noqa: E402
 
 
 def r2_heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
@@ -35,19 +35,11 @@ def r2_heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
                             color="black" if v > 0.6 else "white")
         ax.set_title(f"{title}: R² from ẑ_{'x' if modality == 'image' else 't'}", fontsize=9)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(fig, path, dpi=130)
 
 
 def loss_plot(curves: pd.DataFrame, path: Path, title: str) -> Path:
     """Loss per step for each setting (columns) of a sweep."""
-    import io
-
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for col in curves.columns:
         ax.plot(curves.index, curves[col], label=str(col), linewidth=0.8)
@@ -55,8 +47,4 @@ def loss_plot(curves: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6, ncol=2)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(fig, path, dpi=120)

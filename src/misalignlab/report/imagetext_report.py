@@ -10,7 +10,6 @@ horizontal / vertical axis (0.00 in every setting). This module reads no run fil
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from misalignlab.runs import atomic_write_bytes  # noqa: E402
+from misalignlab.report.figures import save_png  # noqa: E402
 
 # paper §7, MLP probe, MCC, settings 1–5: (family, modality) → paper factor → values
 PAPER_MPI3D: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {
@@ -109,8 +108,4 @@ def score_heatmap(rows: pd.DataFrame, path: Path, title: str) -> Path:
         ax.set_title(f"{title}: from {CODE[modality]}", fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(fig, path, dpi=130)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from misalignlab.models.losses import build_loss
 from misalignlab.models.stacked_mlp import StackedMLP, clip_per_model
 from misalignlab.models.stacked_resmlp import StackedResMLP
 from misalignlab.runs import atomic_write_bytes
+from misalignlab.train.trainer import lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +119,6 @@ def _zca(v: Tensor) -> tuple[Tensor, Tensor]:
     evals, evecs = torch.linalg.eigh(cov)
     w = evecs @ torch.diag(evals.clamp_min(1e-9).rsqrt()) @ evecs.T
     return mu.float(), w.float()
-
-
-def lr_factor(step: int, cfg: NumericTrainCfg) -> float:
-    """Multiplier on the base learning rate: linear warm-up, then constant or cosine to zero."""
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
-    if cfg.schedule == "constant":
-        return 1.0
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 class SimStack:
