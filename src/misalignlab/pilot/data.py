@@ -1,0 +1,133 @@
+"""What a pilot trains on and how it scores a model.
+
+Two kinds of data:
+
+- **rendered** (the built-in production-line scenes, or a ``misalignlab render`` folder): the true
+  factors and clean captions are known, so a cleaning run can *correct* the flagged captions (as a
+  person would) and a model is scored by linear probes of the task factors on freshly rendered
+  test scenes, in distribution and under the declared deployment shift;
+- **user** pairs (any folder :func:`~misalignlab.data.ingest.open_pairs` reads): nothing is known,
+  so cleaning is simulated by *removing* the flagged pairs (a lower bound on the gain of fixing
+  them) and a model is scored by image→text retrieval R@1 on held-out pairs that the diagnosis
+  typed aligned (the cleanest test set the data offers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from misalignlab.compare_lab import EvalSets, evaluate_model, render_split
+from misalignlab.compare_presets import Scenario
+from misalignlab.data.inject import InjectionCfg
+from misalignlab.data.scene_dataset import ScenePairs
+from misalignlab.evaluate.downstream_tasks import retrieval_metrics
+from misalignlab.models.pair_model import ImageTextModel
+from misalignlab.pilot.config import PilotCfg, PilotTask
+from misalignlab.train.imagetext import embed
+
+Evaluator = Callable[[ImageTextModel], dict[str, float]]
+
+
+@dataclass(frozen=True, eq=False)
+class PilotData:
+    """Training pairs plus what is known about them.
+
+    ``clean_captions`` (rendered data only): the caption each pair would have without planted
+    misalignment; a cleaning run writes it in place of a flagged pair's caption. ``kind``: the
+    true misalignment type per pair, when known (for the detector's quality in the report).
+    """
+
+    name: str
+    ids: tuple[str, ...]
+    images: np.ndarray  # (N, S, S, 3) uint8
+    captions: tuple[str, ...]
+    template: np.ndarray | None = None  # (N,) caption template, rendered data only
+    clean_captions: tuple[str, ...] | None = None
+    kind: np.ndarray | None = None  # (N,) str
+    scenes: ScenePairs | None = None
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    @property
+    def truth_known(self) -> bool:
+        return self.clean_captions is not None
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+    @classmethod
+    def from_scenes(cls, name: str, pairs: ScenePairs) -> PilotData:
+        truth = pairs.truth
+        return cls(name, tuple(str(i) for i in range(len(pairs.captions))), pairs.images, tuple(pairs.captions),
+                   truth["template"].to_numpy(np.int64), tuple(truth["clean_caption"].astype(str)),
+                   truth["kind"].to_numpy().astype(str), pairs)  # fmt: skip
+
+    def subset(self, keep: np.ndarray) -> PilotData:
+        idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=np.int64)
+        pick = lambda seq: None if seq is None else tuple(seq[i] for i in idx)  # noqa: E731
+        return PilotData(self.name, pick(self.ids), self.images[idx], pick(self.captions),  # type: ignore[arg-type]
+                         None if self.template is None else self.template[idx], pick(self.clean_captions),
+                         None if self.kind is None else self.kind[idx], None)  # fmt: skip
+
+
+def render_builtin(scenario: Scenario, task: PilotTask, cfg: PilotCfg) -> PilotData:
+    """The built-in training pairs of ``scenario`` (its injected misalignment, the task's training shifts)."""
+    shifts = task.train_shifts or scenario.train_shifts
+    pairs = render_split(cfg.n_train, scenario, shifts, cfg.data_seed, scenario.injection)
+    return PilotData.from_scenes(scenario.name, pairs)
+
+
+def scene_evaluator(scenario: Scenario, task: PilotTask, cfg: PilotCfg) -> tuple[Evaluator, str]:
+    """Probe-fitting and test scenes (clean captions); returns the evaluator and the deciding metric key.
+
+    The deciding metric is the mean linear-probe accuracy of the task factors on the ``id`` split,
+    or on the ``ood`` split when the task declares a deployment shift.
+    """
+    clean = InjectionCfg(omit=scenario.injection.omit, n_templates=scenario.injection.n_templates)
+    train_shifts = task.train_shifts or scenario.train_shifts
+    s = cfg.data_seed
+    tests = {"id": render_split(cfg.n_test, scenario, train_shifts, s + 2, clean)}
+    if task.deploy_shifts:
+        tests["ood"] = render_split(cfg.n_test, scenario, task.deploy_shifts, s + 3, clean)
+    sets = EvalSets(render_split(cfg.n_fit, scenario, train_shifts, s + 1, clean), tests)
+
+    def evaluate(model: ImageTextModel) -> dict[str, float]:
+        found = evaluate_model(model, sets, task.tasks)
+        for split in tests:
+            accs = [found[f"{split}/probe/{f}/linear/acc"] for f in task.tasks]
+            found[f"{split}/task_acc"] = float(np.mean(accs))
+        return found
+
+    return evaluate, f"{task.split}/task_acc"
+
+
+def heldout_split(data: PilotData, aligned: np.ndarray, share: float, seed: int) -> tuple[PilotData, PilotData]:
+    """(train, test): ``share`` of the pairs typed aligned, drawn at random, are held out for testing."""
+    rng = np.random.default_rng(seed)
+    candidates = np.flatnonzero(aligned)
+    n_test = min(len(candidates), max(2, int(round(share * len(data)))))
+    if n_test < 2:
+        raise ValueError(f"{data.name}: fewer than 2 pairs typed aligned; no clean test set can be held out")
+    test = np.zeros(len(data), dtype=bool)
+    test[rng.choice(candidates, size=n_test, replace=False)] = True
+    return data.subset(~test), data.subset(test)
+
+
+def retrieval_evaluator(test: PilotData) -> tuple[Evaluator, str]:
+    """Image→text R@1 (and the other retrieval metrics) on held-out aligned pairs."""
+
+    def evaluate(model: ImageTextModel) -> dict[str, float]:
+        img, txt = embed(model, test.images, test.captions)
+        return {f"id/{k}": v for k, v in retrieval_metrics(img, txt).items()}
+
+    return evaluate, "id/image_to_text_R@1"
+
+
+def summary_row(metrics: dict[str, float], keys: Sequence[str]) -> dict[str, Any]:
+    return {k: metrics[k] for k in keys if k in metrics}

@@ -1,0 +1,95 @@
+"""The options a pilot measures, each as (strategy, training pairs), and the plan that fits them in the budget.
+
+- ``baseline``: the pairs as they are.
+- ``clean@k``: a person reviews the ``k`` share of pairs the diagnosis finds most suspicious and
+  fixes them: with known truth the caption becomes the clean one; without, the pair is removed
+  (a lower bound on what fixing it would gain). Trained like the baseline.
+- model-side (*adapt*): ``filter`` (drop the share the diagnosis flagged, at no labelling cost),
+  ``reweight`` (weights from the combined score), ``robust`` (soft targets), ``augment`` (leave the
+  task's nuisance factors out of every caption), ``multipositive``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from misalignlab.detect.base import DetectionResult
+from misalignlab.pilot.config import PilotCfg
+from misalignlab.pilot.data import PilotData
+from misalignlab.pilot.decision import BASELINE, clean_fraction, clean_option
+from misalignlab.strategies import PairSet, Strategy, build_strategy
+
+FILTER_RANGE = (0.05, 0.5)  # the share `filter` drops: the flagged rate, kept within these bounds
+
+
+def option_names(cfg: PilotCfg) -> list[str]:
+    """``baseline``, the cleaning curve's points, then the model-side options that apply to the task."""
+    adapt = [a for a in cfg.adapt if a != "augment" or cfg.task.nuisance]
+    return [BASELINE, *(clean_option(k) for k in cfg.clean_fractions), *adapt]
+
+
+def most_suspicious(score: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the ``fraction`` of pairs with the highest score (ties: earlier position first)."""
+    n = int(round(fraction * len(score)))
+    mask = np.zeros(len(score), dtype=bool)
+    mask[np.argsort(-np.asarray(score), kind="stable")[:n]] = True
+    return mask
+
+
+def cleaned(data: PilotData, score: np.ndarray, fraction: float) -> PairSet:
+    """The pairs after a person fixed (truth known) or removed (unknown) the most suspicious ``fraction``."""
+    picked = most_suspicious(score, fraction)
+    pairs = PairSet(data.images, data.captions, np.asarray(data.ids), None, data.template)
+    if data.clean_captions is None:
+        return pairs.subset(~picked)
+    fixed = [clean if hit else cap for cap, clean, hit in zip(data.captions, data.clean_captions, picked, strict=True)]
+    return pairs.with_captions(fixed)
+
+
+def prepare(option: str, data: PilotData, found: DetectionResult, flagged_rate: float, cfg: PilotCfg) -> tuple[Strategy, PairSet]:
+    """The strategy and the pairs one option trains on (``found``: the combined score, aligned with ``data``)."""
+    pairs = PairSet(data.images, data.captions, np.asarray(data.ids), None, data.template)
+    fraction = clean_fraction(option)
+    if option == BASELINE:
+        return build_strategy("baseline"), pairs
+    if fraction is not None:
+        return build_strategy("baseline"), cleaned(data, found.score, fraction)
+    if option == "filter":
+        lo, hi = FILTER_RANGE
+        return build_strategy("filter", fraction=float(np.clip(flagged_rate, lo, hi))), pairs
+    if option == "augment":
+        return build_strategy("augment", omit={f: 1.0 for f in cfg.task.nuisance}), pairs
+    return build_strategy(option), pairs
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Steps per training run and seeds, chosen so every option runs for every seed within the budget."""
+
+    steps: int
+    seeds: int
+    detect_steps: int
+    step_seconds: float
+    eval_seconds: float
+    options: tuple[str, ...]
+
+    @property
+    def expected_seconds(self) -> float:
+        return len(self.options) * self.seeds * (self.steps * self.step_seconds + self.eval_seconds)
+
+
+def plan_runs(cfg: PilotCfg, options: list[str], seconds_left: float, step_s: float, eval_s: float, detect_steps: int) -> Plan:
+    """The most seeds that still allow half of ``max_steps`` per run; else 2, else 1 seed at what fits.
+
+    ``seconds_left`` is what remains of the budget for training and scoring the options.
+    """
+    per_run = lambda seeds: seconds_left / (len(options) * seeds)  # noqa: E731
+    steps_for = lambda seeds: int(math.floor((per_run(seeds) - eval_s) / max(step_s, 1e-9)))  # noqa: E731
+    seeds = next((r for r in range(cfg.seeds, 0, -1) if steps_for(r) >= cfg.max_steps // 2), 0)
+    if not seeds:
+        seeds = 2 if cfg.seeds >= 2 and steps_for(2) >= cfg.min_steps else 1
+    steps = int(np.clip(steps_for(seeds), cfg.min_steps, cfg.max_steps))
+    return Plan(steps, seeds, detect_steps, step_s, eval_s, tuple(options))

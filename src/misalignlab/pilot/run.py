@@ -1,0 +1,212 @@
+"""The pilot workflow: diagnose → plan within the budget → train every option → decide → report.
+
+:func:`run_pilot` is time-boxed: it measures how fast this machine trains, spends at most
+``detect_share`` of the budget on the diagnosis, then sizes the option runs (steps, seeds) to fit
+what is left, and skips the runs that would overrun (the report says which). Every finished run is
+a line of ``results.jsonl``; rerunning into the same folder reuses the plan, the cached diagnosis
+and every finished run, so changing only the costs re-decides without training anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from misalignlab.compare_presets import Scenario
+from misalignlab.config import to_dict
+from misalignlab.detect.embeddings import EmbedCfg
+from misalignlab.detect.pipeline import Diagnosis, DiagnoseCfg, diagnose_pairs
+from misalignlab.pilot.config import PilotCfg
+from misalignlab.pilot.data import PilotData, heldout_split, retrieval_evaluator, scene_evaluator
+from misalignlab.pilot.decision import Decision, as_scores, decide, profile_sentence
+from misalignlab.pilot.options import Plan, option_names, plan_runs, prepare
+from misalignlab.pilot.profile import misalignment_profile
+from misalignlab.runs import RunDir, read_jsonl, write_json
+from misalignlab.strategies import build_strategy
+from misalignlab.strategies.fit import fit_strategy
+from misalignlab.train.imagetext import ImageTextCfg, LossCfg
+from misalignlab.train.trainer import Callback, TrainCfg
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+PROBE_STEPS = 30  # steps of the timing run that sizes the plan
+REPORT_RESERVE_S = 10.0  # budget kept for scoring the decision and writing the report
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PilotResult:
+    """Everything the report shows."""
+
+    data: PilotData
+    profile: dict[str, Any]
+    plan: Plan
+    runs: list[dict[str, Any]]
+    metric: str
+    decision: Decision
+    diagnosis: Diagnosis
+    skipped: list[str]
+    seconds: float
+
+
+def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) -> ImageTextCfg:
+    train = TrainCfg(steps=steps, batch_size=min(cfg.batch_size, n), lr=cfg.lr, schedule="cosine",
+                     warmup_steps=min(50, steps // 5), seed=seed)  # fmt: skip
+    model = dataclasses.replace(cfg.model, image_size=image_size)
+    return ImageTextCfg(train, model, LossCfg("clip_cross_modal", tau=0.1))
+
+
+def _diagnose(data: PilotData, cfg: PilotCfg, detect_steps: int, out: Path, progress: Progress | None) -> Diagnosis:
+    train = {"steps": detect_steps, "batch_size": min(cfg.batch_size, len(data) // 2), "lr": cfg.lr,
+             "schedule": "cosine", "warmup_steps": min(50, detect_steps // 5)}  # fmt: skip
+    model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
+    dcfg = DiagnoseCfg(EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0))
+    return diagnose_pairs(list(data.ids), data.images, data.captions, dcfg, out / "cache", progress)
+
+
+class _StepClock(Callback):
+    """Wall time of every step after the first few (model building and warm-up excluded)."""
+
+    def __init__(self, skip: int) -> None:
+        self.skip, self.marks = skip, []
+
+    def on_step_end(self, trainer: Any, step: int, logs: dict[str, float]) -> None:
+        if step >= self.skip:
+            self.marks.append(time.perf_counter())
+
+
+def _measure_speed(data: PilotData, cfg: PilotCfg, evaluate: Callable[[Any], dict[str, float]]) -> tuple[float, float]:
+    """Seconds per training step, and per run outside the steps (building, scoring), from a short timing run."""
+    icfg = _train_cfg(cfg, PROBE_STEPS, 0, len(data), data.image_size)
+    pairs = prepare("baseline", data, None, 0.0, cfg)[1]  # type: ignore[arg-type]
+    clock = _StepClock(skip=5)
+    start = time.perf_counter()
+    fitted = fit_strategy(build_strategy("baseline"), pairs, icfg, callbacks=[clock])
+    total = time.perf_counter() - start
+    step_s = (clock.marks[-1] - clock.marks[0]) / max(len(clock.marks) - 1, 1)
+    start = time.perf_counter()
+    evaluate(fitted.model)
+    return step_s, time.perf_counter() - start + max(total - PROBE_STEPS * step_s, 0.0)
+
+
+def run_pilot(
+    data: PilotData,
+    cfg: PilotCfg,
+    out: Path,
+    scenario: Scenario | None = None,
+    progress: Progress | None = None,
+    argv: list[str] | None = None,
+    started: float | None = None,
+) -> PilotResult:
+    """Run the pilot on ``data`` and write ``results.jsonl``, ``plan.json`` and the report to ``out``.
+
+    ``scenario`` (rendered data): how to render the probe and test scenes; None for user pairs,
+    which are scored by retrieval on held-out aligned pairs. ``started``: ``time.monotonic()`` at
+    the start of the command, so ingesting counts against the budget.
+    """
+    import torch
+
+    from misalignlab.report.pilot_report import write_report
+
+    t0 = started if started is not None else time.monotonic()
+    budget = 60.0 * cfg.budget_minutes
+    tick = progress or (lambda stage, done, total: None)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(out)
+    run = RunDir(out, {"pilot": to_dict(cfg), "data": data.name, "pairs": len(data),
+                       "scenario": to_dict(scenario) if scenario else None}, argv)  # fmt: skip
+    plan_path = out / "plan.json"
+    saved = _read_plan(plan_path, len(data))
+    probe_eval = scene_evaluator(scenario, cfg.task, cfg)[0] if scenario is not None else None
+    if saved is None:
+        tick("timing", 0, 1)
+        step_s, eval_s = _measure_speed(data, cfg, probe_eval or (lambda m: {}))
+        tick("timing", 1, 1)
+        detect_steps = int(np.clip(cfg.detect_share * budget / (2 * step_s), 20, cfg.detect_steps))
+    else:
+        step_s, eval_s, detect_steps = saved.step_seconds, saved.eval_seconds, saved.detect_steps
+    diag = _diagnose(data, cfg, detect_steps, out, progress)
+    found = diag.results["combined"]
+    profile = misalignment_profile(diag, data.captions, "auto", data.kind)
+    if scenario is not None:
+        train, score = data, found.score
+        evaluate, metric = scene_evaluator(scenario, cfg.task, cfg)
+        n_test = cfg.n_test
+    else:
+        aligned = diag.table["type"].to_numpy() == "aligned"
+        train, test = heldout_split(data, aligned, 0.2, cfg.data_seed)
+        index = {pid: i for i, pid in enumerate(data.ids)}
+        score = found.score[[index[pid] for pid in train.ids]]
+        evaluate, metric = retrieval_evaluator(test)
+        n_test = len(test)
+        eval_s = eval_s or 1.0
+    options = option_names(cfg)
+    plan = saved or plan_runs(cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps)
+    write_json(plan_path, dataclasses.asdict(plan))
+    rows, skipped = _run_options(train, score, found, profile["flagged_rate"], cfg, plan, evaluate, run, t0, budget, tick)
+    scores = as_scores(rows, metric)
+    reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"])
+    decision = decide(scores, len(data), n_test, cfg.cost, reason)
+    result = PilotResult(data, profile, plan, rows, metric, decision, diag, skipped, time.monotonic() - t0)
+    tick("report", 0, 1)
+    write_report(out, result, cfg)
+    tick("report", 1, 1)
+    return result
+
+
+def _read_plan(path: Path, n_pairs: int) -> Plan | None:
+    if not path.is_file():
+        return None
+    import json
+
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["options"] = tuple(raw["options"])
+    return Plan(**raw)
+
+
+def _run_options(
+    data: PilotData, score: np.ndarray, found: Any, flagged_rate: float, cfg: PilotCfg, plan: Plan,
+    evaluate: Callable[[Any], dict[str, float]], run: RunDir, t0: float, budget: float, tick: Progress,
+) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
+    """Train and score every (seed, option) of the plan, seed-major so a cut keeps whole seeds; finished runs reused."""
+    done = {(r["option"], r["seed"]): r for r in _previous(run) if r.get("steps") == plan.steps}
+    total = plan.seeds * len(plan.options)
+    rows, skipped = [], []
+    per_run = plan.steps * plan.step_seconds + plan.eval_seconds
+    k = 0
+    for seed in range(plan.seeds):
+        for option in plan.options:
+            k += 1
+            if (option, seed) in done:
+                rows.append(done[(option, seed)])
+                continue
+            if time.monotonic() - t0 + per_run > budget - REPORT_RESERVE_S / 2:
+                skipped.append(f"{option}/seed{seed}")
+                continue
+            strategy, pairs = prepare(option, data, _aligned(found, data, score), flagged_rate, cfg)
+            start = time.perf_counter()
+            fitted = fit_strategy(strategy, pairs, _train_cfg(cfg, plan.steps, seed, len(pairs), data.image_size), found)
+            metrics = evaluate(fitted.model)
+            row = {"stage": "run", "option": option, "seed": seed, "steps": plan.steps, "n_trained": len(fitted.pairs),
+                   "seconds": time.perf_counter() - start, "strategy": strategy.params()} | metrics  # fmt: skip
+            run.log(row)
+            rows.append(row)
+            tick("options", k, total)
+    return rows, skipped
+
+
+def _previous(run: RunDir) -> list[dict[str, Any]]:
+    return [r for r in read_jsonl(run.results_path) if r.get("stage") == "run"] if run.results_path.is_file() else []
+
+
+def _aligned(found: Any, data: PilotData, score: np.ndarray) -> Any:
+    """``found`` with its score replaced by ``score`` (aligned with ``data``'s pairs) for ``cleaned``."""
+    from misalignlab.detect.base import DetectionResult
+
+    return DetectionResult(found.detector, np.asarray(data.ids), np.asarray(score))
