@@ -101,6 +101,7 @@ class PilotCfg:
     model: ModelCfg = field(default_factory=_default_model)
     data_seed: int = 0
     threads: int = 1  # torch threads; tiny models run fastest on one
+    gallery: int = 24  # most suspicious pairs shown in the report
 
     def __post_init__(self) -> None:
         if self.budget_minutes <= 0:

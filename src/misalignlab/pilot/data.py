@@ -14,10 +14,8 @@ Two kinds of data:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from misalignlab.compare_lab import EvalSets, evaluate_model, render_split
@@ -128,6 +126,3 @@ def retrieval_evaluator(test: PilotData) -> tuple[Evaluator, str]:
 
     return evaluate, "id/image_to_text_R@1"
 
-
-def summary_row(metrics: dict[str, float], keys: Sequence[str]) -> dict[str, Any]:
-    return {k: metrics[k] for k in keys if k in metrics}

@@ -139,28 +139,30 @@ def decide(
     worth = sorted((o for o in found if o.worth_it), key=lambda o: o.net, reverse=True)
     cleans = sorted((o for o in found if o.action == "clean"), key=lambda o: o.net, reverse=True)
     adapts = sorted((o for o in found if o.action == "adapt"), key=lambda o: o.net, reverse=True)
-    reasons = [profile_reason] if profile_reason else []
     if not worth:
         confidence = 1.0 - max(o.p_worth for o in found)
         best = max(found, key=lambda o: o.gain)
-        reasons.insert(0, f"No option pays: the largest gain is {_gain(best)} ({best.option}), below its break-even "
-                          f"of {best.break_even:.1f} points.")  # fmt: skip
-        reasons += [_clean_reason(cleans[0]) if cleans else "", _adapt_reason(adapts[0]) if adapts else ""]
-        return Decision("stop", None, confidence, _three(reasons), tuple(found), baseline)
+        lead = (f"No option pays: the largest gain is {_gain(best)} ({best.option}), below its break-even "
+                f"of {best.break_even:.1f} points.")  # fmt: skip
+        family = [_clean_reason(cleans[0]) if cleans else "", _adapt_reason(adapts[0]) if adapts else ""]
+        return Decision("stop", None, confidence, _three([lead, *family, profile_reason]), tuple(found), baseline)
     best = worth[0]
-    rival = max((o.net for o in found if o is not best), default=0.0)
-    rival = max(rival, 0.0)  # stopping is always an option worth 0
-    others = [o for o in found if o is not best and o.net >= rival]
-    rival_se = others[0].gain_se if others else 0.0
+    # The rival is the best *other decision*: another share of cleaning is the same decision ("clean").
+    others = sorted((o for o in found if o is not best and not (o.action == best.action == "clean")),
+                    key=lambda o: o.net, reverse=True)  # fmt: skip
+    runner = others[0] if others and others[0].net > 0 else None  # stopping is always an option worth 0
+    rival_net, rival_se = (runner.net, runner.gain_se) if runner else (0.0, 0.0)
     margin_se = cost.value_per_point * math.sqrt(best.gain_se**2 + rival_se**2)
-    confidence = min(best.p_worth, _phi((best.net - rival) / max(margin_se, 1e-9)))
+    confidence = min(best.p_worth, _phi((best.net - rival_net) / max(margin_se, 1e-9)))
     lead = (f"{best.option} has the highest net value: {_money(best.net)} "
             f"({_gain(best)} worth {_money(best.value)}, cost {_money(best.cost)}).")  # fmt: skip
-    reasons.insert(0, lead)
     if best.action == "clean":
-        reasons.append(_adapt_reason(adapts[0]) if adapts else "No model-side strategy was measured.")
+        family = _adapt_reason(adapts[0]) if adapts else "No model-side strategy was measured."
     else:
-        reasons.append(_clean_reason(cleans[0]) if cleans else "No cleaning option was measured.")
+        family = _clean_reason(cleans[0]) if cleans else "No cleaning option was measured."
+    margin = (f"It beats the runner-up, {runner.option if runner else 'stopping'}, by {_money(best.net - rival_net)} "
+              f"with probability {100 * confidence:.0f} % (normal approximation over seeds and test noise).")  # fmt: skip
+    reasons = [lead, family, profile_reason or margin]
     return Decision(best.action, best.option, confidence, _three(reasons), tuple(found), baseline)
 
 

@@ -82,13 +82,15 @@ class Plan:
 
 
 def plan_runs(cfg: PilotCfg, options: list[str], seconds_left: float, step_s: float, eval_s: float, detect_steps: int) -> Plan:
-    """The most seeds that still allow half of ``max_steps`` per run; else 2, else 1 seed at what fits.
+    """The most seeds (≥ 2) that still allow half of ``max_steps`` per run; else 2 seeds, else 1, at what fits.
+
+    Two seeds at fewer steps beat one at more: the decision needs the seed-to-seed spread.
 
     ``seconds_left`` is what remains of the budget for training and scoring the options.
     """
     per_run = lambda seeds: seconds_left / (len(options) * seeds)  # noqa: E731
     steps_for = lambda seeds: int(math.floor((per_run(seeds) - eval_s) / max(step_s, 1e-9)))  # noqa: E731
-    seeds = next((r for r in range(cfg.seeds, 0, -1) if steps_for(r) >= cfg.max_steps // 2), 0)
+    seeds = next((r for r in range(cfg.seeds, 1, -1) if steps_for(r) >= cfg.max_steps // 2), 0)
     if not seeds:
         seeds = 2 if cfg.seeds >= 2 and steps_for(2) >= cfg.min_steps else 1
     steps = int(np.clip(steps_for(seeds), cfg.min_steps, cfg.max_steps))

@@ -22,9 +22,6 @@ from misalignlab.report.gallery import CSS, thumbnail_b64
 from misalignlab.report.pilot_plots import cleaning_curve_plot, profile_plot
 from misalignlab.runs import atomic_write_text, write_json
 
-GALLERY = 24
-
-
 def report_data(result: Any, cfg: PilotCfg) -> dict[str, Any]:
     """Everything in the report as plain JSON-ready data (``report.json``)."""
     d = result.decision
@@ -63,7 +60,7 @@ def write_report(out: Path, result: Any, cfg: PilotCfg) -> dict[str, Path]:
     }
     write_json(out / "report.json", data)
     atomic_write_text(out / "report.md", render_markdown(data))
-    atomic_write_text(out / "report.html", render_html(data, plots, result.diagnosis.table, result.data))
+    atomic_write_text(out / "report.html", render_html(data, plots, result.diagnosis.table, result.data, cfg.gallery))
     return {"json": out / "report.json", "markdown": out / "report.md", "html": out / "report.html", **plots}
 
 
@@ -115,7 +112,7 @@ def _img(path: Path, alt: str) -> str:
     return f"<img class='plot' alt='{html.escape(alt)}' src='data:image/png;base64,{b64}'>"
 
 
-def render_html(data: dict[str, Any], plots: dict[str, Path], table: Any, pilot_data: Any) -> str:
+def render_html(data: dict[str, Any], plots: dict[str, Path], table: Any, pilot_data: Any, gallery: int = 24) -> str:
     e = html.escape
     d, prof = data["decision"], data["profile"]
     reasons = "".join(f"<li>{e(r)}</li>" for r in d["reasons"])
@@ -137,13 +134,13 @@ def render_html(data: dict[str, Any], plots: dict[str, Path], table: Any, pilot_
         f"{types}</table><p>Most often wrong: {wrong}.<br>Most often omitted: {omitted}.</p>{_img(plots['profile'], 'profile')}"
         f"<h2>Cleaning curve and options</h2>{_img(plots['cleaning_curve'], 'cleaning curve')}"
         "<table id='options'><tr>" + "".join(f"<th>{e(h)}</th>" for h in OPTION_HEAD) + f"</tr>{opts}</table>"
-        f"<h2>Most suspicious pairs</h2>{_gallery(table, pilot_data)}</body></html>\n"
+        f"<h2>Most suspicious pairs</h2>{_gallery(table, pilot_data, gallery)}</body></html>\n"
     )
 
 
-def _gallery(table: Any, pilot_data: Any) -> str:
+def _gallery(table: Any, pilot_data: Any, n: int) -> str:
     e = html.escape
-    worst = np.argsort(-table["score"].to_numpy(), kind="stable")[:GALLERY]
+    worst = np.argsort(-table["score"].to_numpy(), kind="stable")[:n]
     rows = []
     for i in worst:
         r = table.iloc[int(i)]
