@@ -8,14 +8,14 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,hf]"
 	touch $(STAMP)
 
 .PHONY: venv demo test bench clean
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/misalignlab sweep --preset paper-selection --scale quick --out runs/demo
+	$(BIN)/misalignlab pilot --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

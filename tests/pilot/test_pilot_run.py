@@ -1,0 +1,116 @@
+"""The pilot end to end on tiny data: rendered (truth known) and user pairs (no truth), rerun, CLI, task file."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from misalignlab.cli import main
+from misalignlab.cli.pilot import read_task
+from misalignlab.pilot import PILOT_SCENARIOS, CostModel, PilotCfg, run_pilot
+from misalignlab.pilot.data import PilotData, render_builtin
+from misalignlab.pilot.decision import as_scores, decide
+from misalignlab.runs import read_jsonl
+
+TINY = PilotCfg(budget_minutes=5, n_train=96, n_fit=48, n_test=48, batch_size=32, min_steps=3, max_steps=3,
+                detect_steps=3, seeds=2, clean_fractions=(0.25,), adapt=("filter",), gallery=200)  # fmt: skip
+HOSTILE = "<script>alert('x')</script><b>bold</b> & `tick`"
+
+
+def runs(out):
+    return [r for r in read_jsonl(out / "results.jsonl") if r.get("stage") == "run"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pilot")
+    chosen = PILOT_SCENARIOS.get("perturb-task")
+    cfg = chosen.config(TINY)
+    data = render_builtin(chosen.scenario, cfg.task, cfg)
+    return out, cfg, data, run_pilot(data, cfg, out, chosen.scenario)
+
+
+def test_every_option_runs_for_every_seed_and_the_report_holds_the_decision(rendered):
+    out, cfg, data, result = rendered
+    got = runs(out)
+    assert sorted((r["option"], r["seed"]) for r in got) == sorted(
+        (o, s) for o in ("baseline", "clean@0.25", "filter") for s in range(2))
+    trained = {r["option"]: r["n_trained"] for r in got}
+    # cleaning with known truth fixes captions (keeps every pair); filter drops its share
+    assert trained["clean@0.25"] == 96 and trained["baseline"] == 96
+    fraction = next(r["strategy"]["fraction"] for r in got if r["option"] == "filter")
+    assert 0.05 <= fraction <= 0.5 and trained["filter"] == 96 - round(fraction * 96)
+    report = json.loads((out / "report.json").read_text())
+    again = decide(as_scores(got, "id/task_acc"), len(data), cfg.n_test, cfg.cost)
+    assert report["decision"]["action"] == again.action == result.decision.action
+    assert report["decision"]["option"] == again.option
+    assert report["profile"]["pairs"] == 96 and set(report["profile"]["types"]) == {"aligned", "incomplete", "wrong", "unrelated"}
+    assert 0.0 <= report["profile"]["quality"]["detect/combined/auroc"] <= 1.0
+    assert [p["option"] for p in report["cleaning_curve"]] == ["baseline", "clean@0.25"]
+    md = (out / "report.md").read_text()
+    assert md.splitlines()[2].startswith("**Recommendation:")  # the decision comes first
+    for name in ("report.html", "plots/cleaning_curve.png", "plots/profile.png", "plan.json", "config.json"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_rerun_with_other_costs_redecides_without_training(rendered, tmp_path):
+    out, cfg, data, _ = rendered
+    before = len(runs(out))
+    costly = replace(cfg, cost=CostModel(cost_per_caption=1000.0))
+    result = run_pilot(data, costly, out, PILOT_SCENARIOS.get("perturb-task").scenario)
+    assert len(runs(out)) == before
+    clean = next(o for o in result.decision.outcomes if o.option == "clean@0.25")
+    assert clean.cost == pytest.approx(0.25 * 96 * 1000.0)
+    assert result.decision.action != "clean"
+
+
+def test_user_pairs_without_truth_use_removal_and_heldout_retrieval(tmp_path):
+    chosen = PILOT_SCENARIOS.get("outliers")
+    cfg = chosen.config(TINY)
+    scenes = render_builtin(chosen.scenario, cfg.task, cfg)
+    caps = list(scenes.captions)
+    caps[3] = HOSTILE
+    data = PilotData("user-data", scenes.ids, scenes.images, tuple(caps))
+    result = run_pilot(data, cfg, tmp_path)
+    assert result.metric == "id/image_to_text_R@1"
+    got = runs(tmp_path)
+    n_train = 96 - round(0.2 * 96)
+    assert {r["option"]: r["n_trained"] for r in got}["clean@0.25"] == n_train - round(0.25 * n_train)
+    page = (tmp_path / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp;" in page
+    assert "`tick`" not in (tmp_path / "report.md").read_text()
+
+
+def test_cli_pilot_on_built_in_data(tmp_path, capsys):
+    sets = [f"--set={k}" for k in ("n_train=96", "n_fit=48", "n_test=48", "batch_size=32", "min_steps=2", "max_steps=2",
+                                   "detect_steps=2", "seeds=2", "adapt=[\"filter\"]")]  # fmt: skip
+    code = main(["pilot", "--budget-minutes", "3", "--cost-per-caption", "0.5", "--value-per-point", "10",
+                 "--out", str(tmp_path), *sets])  # fmt: skip
+    assert code == 0
+    shown = capsys.readouterr().out
+    assert "recommendation:" in shown and "report.html" in shown
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["cost"]["cost_per_caption"] == 0.5 and report["cost"]["value_per_point"] == 10.0
+    assert (tmp_path / "argv.txt").read_text().startswith("misalignlab pilot")
+
+
+def test_task_file_is_read_strictly(tmp_path):
+    good = tmp_path / "task.json"
+    good.write_text(json.dumps({"tasks": ["shape"], "nuisance": ["background"],
+                                "deploy_shifts": [{"factor": "background", "follows": "shape", "offset": 1}]}))  # fmt: skip
+    task = read_task(good)
+    assert task.split == "ood" and task.deploy_shifts[0].offset == 1
+    toml = tmp_path / "task.toml"
+    toml.write_text('tasks = ["colour"]\n')
+    assert read_task(toml).tasks == ("colour",)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"tasks": ["shape"], "deadline": 3}))
+    with pytest.raises(ValueError, match="bad.json.*deadline|deadline.*bad.json"):
+        read_task(bad)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{tasks: ")
+    with pytest.raises(ValueError, match="broken.json"):
+        read_task(broken)
+    assert main(["pilot", "--task", str(bad), "--out", str(tmp_path / "x")]) == 2
