@@ -114,3 +114,30 @@ def test_task_file_is_read_strictly(tmp_path):
     with pytest.raises(ValueError, match="broken.json"):
         read_task(broken)
     assert main(["pilot", "--task", str(bad), "--out", str(tmp_path / "x")]) == 2
+
+
+TINY_SETS = [f"--set={k}" for k in ("n_train=96", "n_fit=48", "n_test=48", "batch_size=16", "min_steps=2", "max_steps=2",
+                                    "detect_steps=2", "seeds=2", 'adapt=["filter"]', "clean_fractions=[0.25]")]  # fmt: skip
+
+
+def test_cli_pilot_on_a_render_folder_and_on_a_user_manifest(tmp_path):
+    from misalignlab.data.factors import SceneCfg
+    from misalignlab.data.inject import InjectionCfg
+    from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
+
+    pairs = make_scene_pairs(60, SceneCfg(size=32, factors=("shape", "colour", "size", "background")),
+                             InjectionCfg(perturb={"shape": 0.3}), seed=1)  # fmt: skip
+    folder = write_dataset_folder(pairs, tmp_path / "data")
+    assert main(["pilot", str(folder), "--out", str(tmp_path / "rendered"), *TINY_SETS]) == 0
+    rendered = json.loads((tmp_path / "rendered" / "report.json").read_text())
+    assert rendered["data"] == {"name": "folder:data", "pairs": 60, "truth_known": True}
+    assert rendered["metric"] == "id/task_acc"
+    table = pd.read_csv(folder / "captions.csv")
+    table.loc[len(table)] = ["../outside.png", "a red gear"]  # refused: outside the root, quarantined
+    table.to_csv(folder / "manifest.csv", index=False)
+    assert main(["pilot", str(folder / "manifest.csv"), "--out", str(tmp_path / "user"), *TINY_SETS]) == 0
+    user = json.loads((tmp_path / "user" / "report.json").read_text())
+    assert user["data"] == {"name": "manifest.csv", "pairs": 60, "truth_known": False}
+    assert user["metric"] == "id/image_to_text_R@1"
+    quarantine = (tmp_path / "user" / "quarantine.jsonl").read_text()
+    assert "path_outside_root" in quarantine
