@@ -10,6 +10,8 @@ MCC-vs-step curve, every score, timing), ``scores.csv`` (long), ``table_<probe>.
 ``table_<probe>.md`` (the paper's layout, paper numbers beside ours), ``heatmap.png`` and, with
 ``curve_every``, ``curve.csv`` (image-code MCC against steps).
 A resumed level logs the steps after its checkpoint again; the last row per step wins.
+Under ``torchrun`` every rank renders the same scenes and trains each level data-parallel; rank 0
+alone writes, probes and tabulates (the other ranks return empty results).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from misalignlab.imagetext_presets import ImageTextLabCfg, Level
 from misalignlab.report.imagetext_report import markdown_table, score_heatmap, wide_table
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.train.callbacks import Checkpoint, EvalEvery, JsonlLog
+from misalignlab.train.distributed import barrier, current
 from misalignlab.train.imagetext import ImageTextCfg, embed, train_imagetext
 from misalignlab.train.trainer import Callback, Trainer, latest_checkpoint
 
@@ -128,11 +131,14 @@ def run_level(
         callbacks += [EvalEvery(cfg.curve_every, curve), _CurveLog(run, level.name)]
     callbacks += [JsonlLog(_LevelLog(run, level.name), every=cfg.log_every),
                   Checkpoint(folder, every=cfg.checkpoint_every), *extra]  # fmt: skip
+    barrier()  # every rank resumes from the same checkpoint file
     resume = latest_checkpoint(folder)
     if resume is not None:
         log.info("%s: resuming from %s", level.name, resume)
     tr = scenes.train
     model = train_imagetext(scenes.images[tr], captions[tr], it_cfg, callbacks=callbacks, resume=resume)
+    if not current().is_main:
+        return {}
     start = time.perf_counter()
     fit, test = scenes.fit, scenes.test
     fit_i, fit_t = (_unit(z, cfg.unit_codes) for z in embed(model, scenes.images[fit], captions[fit]))
@@ -154,6 +160,8 @@ def run_level(
 
 class _CurveLog(Callback):
     """Writes the MCC-vs-step rows that :class:`EvalEvery` added to a step's logs as ``kind: curve``."""
+
+    main_only = True
 
     def __init__(self, run: RunDir, level: str) -> None:
         self.run, self.level = run, level
@@ -211,12 +219,15 @@ def run_imagetext_lab(
     ``callbacks(level)`` adds trainer callbacks per level (the CLI's progress bar; tests' interruptions).
     """
     out = Path(out)
-    _check_folder(out, cfg, fresh)
+    main = current().is_main
+    if main or not fresh:  # every rank refuses a mismatched folder alike; only rank 0 clears one
+        _check_folder(out, cfg, fresh)
+    barrier()  # the other ranks read the folder only after rank 0 has cleared it
     before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        run = RunDir(out, to_dict(cfg), argv)
+        run = RunDir(out, to_dict(cfg), argv, write=main)
         start = time.perf_counter()
         scenes = render_scenes(cfg)
         run.log({"kind": "timing", "stage": "render", "seconds": time.perf_counter() - start, "n": len(scenes.images)})
@@ -232,6 +243,8 @@ def run_imagetext_lab(
             rows += score_rows(level, scores, cfg.code_for(level))
     finally:
         torch.set_num_threads(before)
+    if not main:
+        return {}
     paths = write_tables(pd.DataFrame(rows), cfg, out)
     curve = [r for r in read_jsonl(run.results_path) if r.get("kind") == "curve"]
     if curve:  # MCC against steps; a resumed level may have logged a step twice: keep the last

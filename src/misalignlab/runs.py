@@ -40,15 +40,19 @@ def write_json(path: Path, obj: Any) -> None:
 class RunDir:
     """A run's output folder: config, argv and an append-only JSON-lines result log."""
 
-    def __init__(self, root: Path, config: Mapping[str, Any], argv: list[str] | None = None) -> None:
+    def __init__(self, root: Path, config: Mapping[str, Any], argv: list[str] | None = None, write: bool = True) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_json(self.root / "config.json", dict(config))
-        atomic_write_text(self.root / "argv.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
         self.results_path = self.root / "results.jsonl"
+        self.write = write  # False: a reader of the folder (a distributed job's ranks other than 0)
+        if write:
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_json(self.root / "config.json", dict(config))
+            atomic_write_text(self.root / "argv.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
 
     def log(self, record: Mapping[str, Any]) -> None:
         """Append one flat record; each line is flushed and synced so a crash loses at most one line."""
+        if not self.write:
+            return
         line = json.dumps(dict(record), sort_keys=True, default=float) + "\n"
         with open(self.results_path, "a", encoding="utf-8") as fh:
             fh.write(line)

@@ -34,12 +34,39 @@ from misalignlab.cli import imagetext  # noqa: E402,F401
 from misalignlab.cli import compare  # noqa: E402,F401
 
 
+# Commands that run data-parallel under torchrun (rank 0 writes); any other command refuses to run
+# in a job of several processes, whose ranks would all write the same files.
+DISTRIBUTED_COMMANDS = ("imagetext", "diagnose")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; ``main([...])`` runs a command in-process (used by the tests)."""
+    """Entry point; ``main([...])`` runs a command in-process (used by the tests).
+
+    Under ``torchrun`` it joins the job first (gloo on CPU, nccl on CUDA) and leaves it afterwards.
+    """
+    from misalignlab.train import distributed
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    _invoked[:] = ["misalignlab", *args]
+    if not distributed.launched_by_torchrun() or "--help" in args:
+        return _run(argv)
+    command = next((a for a in args if not a.startswith("-")), "")
+    if command not in DISTRIBUTED_COMMANDS:
+        typer.echo(f"error: {command!r} runs in one process; under torchrun use: {', '.join(DISTRIBUTED_COMMANDS)}",
+                   err=True)  # fmt: skip
+        return 2
+    joined = not distributed.current().active
+    distributed.init_distributed()
+    status = _run(argv)
+    if joined and status == 0:  # a failed rank skips the final barrier; torchrun stops the others
+        distributed.shutdown()
+    return status
+
+
+def _run(argv: list[str] | None) -> int:
     # typer ≥ 0.2x vendors click; its exceptions live in typer._click.exceptions.
     from typer._click.exceptions import ClickException
 
-    _invoked[:] = ["misalignlab", *(sys.argv[1:] if argv is None else argv)]
     try:
         result = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:  # --help and explicit exits

@@ -19,6 +19,7 @@ from misalignlab.config import with_overrides
 from misalignlab.data.ingest import IngestCfg, open_pairs
 from misalignlab.detect.base import parse_detector_spec
 from misalignlab.detect.pipeline import DiagnoseCfg, run_diagnosis
+from misalignlab.train.distributed import current
 
 
 class _Bars:
@@ -58,9 +59,12 @@ def diagnose_cmd(
     if detector:
         cfg = dataclasses.replace(cfg, detectors=parse_detector_spec(detector))
     cfg = with_overrides(cfg, set_ or [])
-    stream = open_pairs(data, IngestCfg(image_size=image_size), quarantine_dir=out)
+    main_rank = current().is_main  # under torchrun: rank 0 writes the quarantine file and reports
+    stream = open_pairs(data, IngestCfg(image_size=image_size), quarantine_dir=out if main_rank else None)
     with _progress() as progress:
         summary = run_diagnosis(stream, cfg, out, cache, _Bars(progress))
+    if not main_rank:
+        return
     ing = summary["ingest"]
     typer.echo(f"diagnosed {summary['pairs']} pairs: " + ", ".join(
         f"{k} {v['count']}" for k, v in summary["types"].items()) + f"; flagged {summary['flagged']}")  # fmt: skip

@@ -28,12 +28,20 @@ def imagetext(
     scale: str = typer.Option("quick", help=f"{' | '.join(SCALES)}: quick fits 2 CPU cores, paper is §7's size."),
     out: Path = typer.Option(Path("runs/imagetext"), help="Run folder (rerunning resumes it)."),
     set_: list[str] = typer.Option([], "--set", help="Config override key=value, e.g. train.steps=500 (repeatable)."),
-    fresh: bool = typer.Option(False, help="Discard the folder's checkpoints and finished levels."),
+    resume: bool = typer.Option(True, "--resume/--fresh", help="Continue the folder's checkpoints and finished "
+                                "levels (a killed run picks up at its last checkpoint), or discard them."),
     progress: bool = typer.Option(True, help="Show a progress bar per level."),
 ) -> None:
-    """Train one image–text model per bias level on rendered scenes and tabulate per-factor MCC / R²."""
+    """Train one image–text model per bias level on rendered scenes and tabulate per-factor MCC / R².
+
+    Data-parallel under torchrun (``torchrun --nproc_per_node=N -m misalignlab.cli imagetext ...``):
+    train.batch_size is the global batch; rank 0 writes the run folder.
+    """
     cfg = with_overrides(lab_config(preset, scale), set_)
-    paths = run_imagetext_lab(cfg, out, argv=invoked_argv(), callbacks=_progress if progress else None, fresh=fresh)
+    callbacks = _progress if progress else None
+    paths = run_imagetext_lab(cfg, out, argv=invoked_argv(), callbacks=callbacks, fresh=not resume)
+    if not paths:  # a rank other than 0 of a torchrun job: rank 0 reports
+        return
     probe = "mlp" if "mlp" in cfg.probes else cfg.probes[0]
     show_code_table(paths[f"table_{probe}"], f"MCC (discrete) / R² (continuous), {probe} probe")
     typer.echo(f"table:   {paths[f'markdown_{probe}']}")

@@ -173,24 +173,13 @@ def crossfit_embeddings(
             return PairEmbeddings(**loaded, backend=backend, cache_hit=True, folder=folder)
     fold = fold_assignment(ids, cfg.folds, cfg.seed) if backend.crossfit else np.zeros(len(ids), dtype=np.int64)
     n_models = cfg.folds if backend.crossfit else 1
-    image_emb = np.zeros((len(ids), 0), dtype=np.float32)
-    text_emb = image_emb
-    caps = list(captions)
-    for k in range(n_models):
-        held = np.flatnonzero(fold == k)
-        train = np.flatnonzero(fold != k) if backend.crossfit else np.zeros(0, dtype=np.int64)
-        backend.fit_fold(k, images[train], [caps[i] for i in train])
-        if held.size:
-            img_k = unit(backend.embed_images(k, images[held]))
-            txt_k = unit(backend.embed_texts(k, [caps[i] for i in held]))
-            if image_emb.shape[1] == 0:
-                image_emb = np.zeros((len(ids), img_k.shape[1]), dtype=np.float32)
-                text_emb = np.zeros_like(image_emb)
-            image_emb[held], text_emb[held] = img_k, txt_k
-        if on_fold is not None:
-            on_fold(k, n_models)
+    # fold by fold, resumable from <folder>/folds, folds shared out over torchrun ranks (detect/folds.py)
+    from misalignlab.detect.folds import fit_folds
+    from misalignlab.train.distributed import current
+
+    image_emb, text_emb = fit_folds(backend, images, captions, fold, n_models, folder, on_fold)
     out = PairEmbeddings(np.asarray(ids, dtype=str), image_emb, text_emb, fold, backend, False, folder)
-    if folder is not None:
+    if folder is not None and current().is_main:
         backend.save(folder / "models")
         buf = io.BytesIO()
         np.savez(buf, ids=out.ids, image_emb=image_emb, text_emb=text_emb, fold=fold)

@@ -30,6 +30,7 @@ from misalignlab.detect.explain import explanations
 from misalignlab.detect.slots import SlotSchema, fashion_schema, infer_schema, scene_schema, slot_evidence
 from misalignlab.evaluate.detection_metrics import wilson_interval
 from misalignlab.runs import atomic_write_bytes, write_json
+from misalignlab.train.distributed import current
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -170,6 +171,8 @@ def run_diagnosis(
     """Diagnose an opened :class:`~misalignlab.data.ingest.PairStream` and write the outputs to ``out``.
 
     Returns the summary (also written to ``summary.json``), with the ingest counts under ``ingest``.
+    Under ``torchrun`` the fold models are shared out over the ranks (:mod:`~misalignlab.detect.folds`)
+    and rank 0 alone scores and writes; the other ranks return an empty dict.
     """
     from misalignlab.data.ingest import PairChunk
     from misalignlab.report.gallery import write_gallery
@@ -181,6 +184,9 @@ def run_diagnosis(
         if progress is not None:
             progress("reading", sum(len(c) for c in chunks), 0)
     pairs = PairChunk.concat(chunks)
+    if not current().is_main:  # a torchrun rank other than 0: train its share of the folds; rank 0 writes
+        crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache_dir or out / "cache")
+        return {}
     diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache_dir or out / "cache", progress)
     table = diag.table.assign(caption=list(pairs.captions), source_line=[r.line for r in pairs.rows])
     buf = io.BytesIO()

@@ -47,11 +47,12 @@ def cosine_sim(a: Tensor, b: Tensor) -> Tensor:
     return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).transpose(-1, -2)
 
 
-def row_ce(logits: Tensor, targets: Tensor | None = None) -> Tensor:
-    """Cross entropy of each row of (..., B, C) logits; hard diagonal targets or soft targets (..., B, C)."""
+def row_ce(logits: Tensor, targets: Tensor | None = None, offset: int = 0) -> Tensor:
+    """Cross entropy of each row of (..., B, C) logits; soft targets (..., B, C), or hard ones: row i's
+    positive is column ``offset + i`` (the diagonal; ``offset`` > 0 for a rank's rows of a gathered batch)."""
     logp = logits.log_softmax(dim=-1)
     if targets is None:
-        return -logp.diagonal(dim1=-2, dim2=-1)
+        return -logp.diagonal(offset=offset, dim1=-2, dim2=-1)
     return -(targets * logp).sum(dim=-1)
 
 
@@ -65,6 +66,15 @@ class ContrastiveLoss(nn.Module):
 
     def forward(self, img: Tensor, txt: Tensor, weight: Tensor | None = None, **kw: Tensor) -> Tensor:
         return weighted_mean(self.per_pair(img, txt, **kw), weight)
+
+    def per_pair_rows(self, img: Tensor, txt: Tensor, rows: slice, **kw: Tensor) -> Tensor:
+        """Per-pair losses (..., len(rows)) of the pairs at ``rows`` of a batch of codes (..., B, D).
+
+        Distributed training calls it with the gathered global batch and a rank's own rows. This
+        default computes every pair and keeps ``rows``; a loss that can compute only those rows
+        (against all B columns, as open_clip's ``local_loss``) overrides it.
+        """
+        return self.per_pair(img, txt, **kw)[..., rows]
 
 
 @LOSSES.register("clip_cross_modal")
@@ -101,6 +111,16 @@ class ClipInfoNCE(ContrastiveLoss):
         t_rows = targets
         t_cols = targets.transpose(-1, -2) if targets is not None else None
         return 0.5 * (row_ce(logits, t_rows) + row_ce(logits.transpose(-1, -2), t_cols))
+
+    def per_pair_rows(self, img: Tensor, txt: Tensor, rows: slice, targets: Tensor | None = None) -> Tensor:
+        # Both similarities are symmetric, so column j of the (B, B) logits is logits(txt_j, img):
+        # rows (b, B) per direction suffice, b·B work instead of B·B.
+        i2t = self.logits(img[..., rows, :], txt)  # (..., b, B): own images against every caption
+        t2i = self.logits(txt[..., rows, :], img)  # (..., b, B): own captions against every image
+        t_i2t = targets[..., rows, :] if targets is not None else None
+        t_t2i = targets.transpose(-1, -2)[..., rows, :] if targets is not None else None
+        start = rows.start or 0
+        return 0.5 * (row_ce(i2t, t_i2t, start) + row_ce(t2i, t_t2i, start))
 
 
 @LOSSES.register("ntxent_intra_modal")

@@ -13,13 +13,16 @@ from pathlib import Path
 from torch import nn
 
 from misalignlab.runs import RunDir
-from misalignlab.train.trainer import CHECKPOINT_DIR, Callback, Trainer, save_checkpoint
+from misalignlab.train.checkpoint import CHECKPOINT_DIR, save_checkpoint
+from misalignlab.train.trainer import Callback, Trainer
 
 log = logging.getLogger(__name__)
 
 
 class JsonlLog(Callback):
     """Append ``{"stage": "train", "step": …, **logs}`` to the run's ``results.jsonl`` every ``every`` steps."""
+
+    main_only = True
 
     def __init__(self, run_dir: RunDir, every: int = 1, stage: str = "train") -> None:
         if every < 1:
@@ -35,6 +38,8 @@ class JsonlLog(Callback):
 
 class RichProgress(Callback):
     """A rich progress bar showing the step, the loss and the learning rate."""
+
+    main_only = True
 
     def __init__(self, description: str = "train", refresh_every: int = 10) -> None:
         self.description = description
@@ -72,8 +77,11 @@ class Checkpoint(Callback):
     """Save ``trainer.state_dict()`` to ``<run>/checkpoints/step_XXXXXXXX.pt`` every ``every`` steps and at the end.
 
     Files are written atomically; only the newest ``keep`` are kept. Resume with
-    ``Trainer.fit(..., resume=latest_checkpoint(run_root))``.
+    ``Trainer.fit(..., resume=latest_checkpoint(run_root))``. Rank 0 writes; every rank resumes
+    from the same file. The losses are checked for NaN/inf first, so no checkpoint holds a diverged run.
     """
+
+    main_only = True
 
     def __init__(self, run_dir: RunDir | Path, every: int, keep: int = 2) -> None:
         if every < 1 or keep < 1:
@@ -88,6 +96,7 @@ class Checkpoint(Callback):
         return self.folder / f"step_{step:08d}.pt"
 
     def save(self, trainer: Trainer) -> Path:
+        trainer.check_finite()
         path = self.path_for(trainer.step)
         save_checkpoint(path, trainer.state_dict())
         self._saved_step = trainer.step
@@ -109,7 +118,12 @@ class Checkpoint(Callback):
 
 
 class EvalEvery(Callback):
-    """Every ``every`` steps (and at the last), add ``fn(objective)``'s metrics to the step's logs."""
+    """Every ``every`` steps (and at the last), add ``fn(objective)``'s metrics to the step's logs.
+
+    Rank 0 only: the metrics feed logs, which only rank 0 writes.
+    """
+
+    main_only = True
 
     def __init__(self, every: int, fn: Callable[[nn.Module], Mapping[str, float]]) -> None:
         if every < 1:

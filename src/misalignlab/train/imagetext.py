@@ -4,6 +4,9 @@ What it does: tokenizes the captions once, samples seeded minibatches (the posit
 every checkpoint), converts uint8 pixels to normalised floats on the training device and optimises
 a contrastive loss chosen by name from :data:`misalignlab.models.losses.LOSSES` (default
 ``clip_cross_modal``: cosine similarity / τ = 0.07). Per-pair weights, when given, reach the loss.
+Under ``torchrun`` every rank reads its block of each global batch, the codes are all-gathered
+with gradients and each rank's loss covers its own rows against every gathered column
+(:mod:`misalignlab.train.distributed`), so training matches one process on the global batch.
 What it does not do: detect or fix misalignment, or read files — callers pass arrays.
 """
 
@@ -22,6 +25,7 @@ from torch import Tensor, nn
 from misalignlab.models.losses import LOSSES, ContrastiveLoss, cosine_sim
 from misalignlab.models.pair_model import ImageTextModel, ModelCfg, build_model
 from misalignlab.models.tokenizer import WordTokenizer
+from misalignlab.train.distributed import LOCAL, Dist, all_gather_with_grad, current, shard_mean
 from misalignlab.train.trainer import Callback, Trainer, TrainCfg, seed_everything
 
 
@@ -51,12 +55,18 @@ class LossCfg:
 
 @dataclass(frozen=True)
 class ImageTextCfg:
-    """Everything :func:`train_imagetext` needs. ``channels_last`` None = on for CUDA, off for CPU."""
+    """Everything :func:`train_imagetext` needs.
+
+    ``channels_last`` (images and convolutions in NHWC memory order) and ``data_on_device`` (all
+    pairs copied to the training device once, so a batch is an index on the device, not a host
+    copy): None = on for CUDA, off for CPU.
+    """
 
     train: TrainCfg
     model: ModelCfg = field(default_factory=ModelCfg)
     loss: LossCfg = field(default_factory=LossCfg)
     channels_last: bool | None = None
+    data_on_device: bool | None = None
 
 
 def images_to_float(images: Tensor, channels_last: bool = False) -> Tensor:
@@ -69,22 +79,31 @@ class PairBatches:
     """Endless seeded minibatches of pairs; each epoch is a fresh permutation, the remainder dropped.
 
     The state (epoch, position) is two integers, so a checkpoint restores the exact batch order.
+    ``batch_size`` is the global batch: with ``dist`` of W ranks every rank walks the same
+    permutation and returns its contiguous block of batch_size / W rows. ``device``: where the
+    pairs and permutations live (the training device keeps batch assembly off the host).
     """
 
     def __init__(
-        self, images: Tensor, tokens: Tensor, batch_size: int, seed: int, weights: Tensor | None = None
-    ) -> None:
+        self, images: Tensor, tokens: Tensor, batch_size: int, seed: int, weights: Tensor | None = None,
+        dist: Dist = LOCAL, device: torch.device | str | None = None,
+    ) -> None:  # fmt: skip
         n = images.shape[0]
         if batch_size > n:
             raise ValueError(f"batch_size {batch_size} is larger than the number of pairs {n}")
-        self.images, self.tokens, self.weights = images, tokens, weights
-        self.batch_size, self.seed, self.n = batch_size, seed, n
+        if batch_size % dist.world:
+            raise ValueError(f"batch_size {batch_size} does not split evenly over {dist.world} ranks")
+        self.device = torch.device(device) if device is not None else images.device
+        images, tokens = images.to(self.device), tokens.to(self.device)
+        self.images, self.tokens = images, tokens
+        self.weights = weights.to(self.device) if weights is not None else None
+        self.batch_size, self.seed, self.n, self.dist = batch_size, seed, n, dist
         self.epoch, self.pos = 0, 0
         self._perm = self._permutation(0)
 
     def _permutation(self, epoch: int) -> Tensor:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.n, generator=gen)
+        return torch.randperm(self.n, generator=gen).to(self.device)  # drawn on the CPU: same order everywhere
 
     def next_indices(self) -> Tensor:
         """The next minibatch's pair indices; a new seeded permutation each epoch."""
@@ -102,7 +121,7 @@ class PairBatches:
         return batch
 
     def next_batch(self) -> dict[str, Tensor]:
-        return self.gather(self.next_indices())
+        return self.gather(self.dist.shard(self.next_indices()))
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "pos": self.pos, "seed": self.seed, "n": self.n}
@@ -115,21 +134,34 @@ class PairBatches:
 
 
 class ImageTextObjective(nn.Module):
-    """Contrastive objective on an image–text model: ``{"contrastive_loss", "batch_i2t_acc"}``."""
+    """Contrastive objective on an image–text model: ``{"contrastive_loss", "batch_i2t_acc"}``.
 
-    def __init__(self, model: ImageTextModel, loss: ContrastiveLoss, channels_last: bool = False) -> None:
+    A batch holds this rank's b rows of a global batch of B = W·b (W = 1 alone). The loss of those
+    rows is taken against all B gathered codes (:func:`~misalignlab.train.distributed.shard_mean`
+    scales it so data-parallel gradients equal the global batch's), in float32 outside autocast.
+    """
+
+    def __init__(
+        self, model: ImageTextModel, loss: ContrastiveLoss, channels_last: bool = False, dist: Dist | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.loss = loss
         self.channels_last = channels_last
+        self.dist = dist
 
     def training_step(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        img = self.model.encode_image(images_to_float(batch["image"], self.channels_last))  # (B, D)
-        txt = self.model.encode_text(batch["tokens"])  # (B, D)
-        loss = self.loss(img.float(), txt.float(), weight=batch.get("weight"))
-        with torch.no_grad():  # in-batch image→text top-1 by cosine similarity, a cheap progress signal
-            sim = cosine_sim(img.float(), txt.float())  # (B, B)
-            hits = sim.argmax(dim=1) == torch.arange(img.shape[0], device=img.device)
+        d = self.dist or current()
+        img = self.model.encode_image(images_to_float(batch["image"], self.channels_last))  # (b, D)
+        txt = self.model.encode_text(batch["tokens"])  # (b, D)
+        with torch.autocast(img.device.type, enabled=False):  # softmax over similarities wants float32
+            img, txt = img.float(), txt.float()
+            all_img, all_txt = all_gather_with_grad(img, d), all_gather_with_grad(txt, d)  # (B, D)
+            rows = d.rows(img.shape[0])
+            loss = shard_mean(self.loss.per_pair_rows(all_img, all_txt, rows), batch.get("weight"), d)
+            with torch.no_grad():  # in-batch image→text top-1 by cosine similarity, a cheap progress signal
+                sim = cosine_sim(img, all_txt.detach())  # (b, B)
+                hits = sim.argmax(dim=1) == torch.arange(rows.start, rows.stop, device=img.device)
         return {"contrastive_loss": loss, "batch_i2t_acc": hits.float().mean()}
 
 
@@ -152,28 +184,34 @@ def train_imagetext(
     tokenizer: WordTokenizer | None = None,
     callbacks: Sequence[Callback] = (),
     resume: Path | None = None,
+    dist: Dist | None = None,
 ) -> ImageTextModel:
     """Train a fresh model on pairs (``images`` uint8 (N, H, W, 3), one caption each) and return it.
 
     The tokenizer is built from ``captions`` unless given. Same config and data → same weights.
+    ``dist`` (default: the current torchrun job) trains data-parallel; ``LOCAL`` trains alone.
     """
     _check_pairs(images, captions, weights, cfg.model.image_size)
+    d = dist or current()
     tokenizer = tokenizer or WordTokenizer.build(captions)
     seed_everything(cfg.train.seed)  # the initial weights depend on the seed too
     model = build_model(cfg.model, tokenizer)
     device = torch.device(cfg.train.device)
-    channels_last = device.type == "cuda" if cfg.channels_last is None else cfg.channels_last
+    on_cuda = device.type == "cuda"
+    channels_last = on_cuda if cfg.channels_last is None else cfg.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    objective = ImageTextObjective(model, cfg.loss.build(), channels_last)
+    objective = ImageTextObjective(model, cfg.loss.build(), channels_last, d)
     source = PairBatches(
         torch.from_numpy(np.ascontiguousarray(images)),
         tokenizer.encode(list(captions), cfg.model.max_len),
         cfg.train.batch_size,
         cfg.train.seed,
         None if weights is None else torch.as_tensor(weights, dtype=torch.float32),
+        dist=d,
+        device=device if (on_cuda if cfg.data_on_device is None else cfg.data_on_device) else None,
     )
-    Trainer(cfg.train, callbacks).fit(objective, source, resume=resume)
+    Trainer(cfg.train, callbacks, dist=d).fit(objective, source, resume=resume)
     return model.eval()
 
 

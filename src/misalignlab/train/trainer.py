@@ -6,39 +6,53 @@ in ``_loss``, and steps an Adam/AdamW optimizer with optional gradient clipping 
 warmup/cosine schedule. Everything else (logging, progress, checkpoints, evaluation) is a
 :class:`Callback` (the standard ones live in :mod:`misalignlab.train.callbacks`).
 
-Determinism: :func:`seed_everything` seeds python, numpy and torch; a checkpoint holds the
-objective, optimizer, scheduler, the source's position and every RNG state as plain tensors and
-numbers, so ``torch.load(..., weights_only=True)`` reads it and a resumed run continues with the
+Determinism: :func:`seed_everything` seeds python, numpy and torch; a checkpoint
+(:mod:`misalignlab.train.checkpoint`) holds everything a resumed run needs to continue with the
 same numbers as an uninterrupted one.
+
+Scale: under ``torchrun`` (a :class:`~misalignlab.train.distributed.Dist` with more than one rank)
+the objective is wrapped in ``DistributedDataParallel`` after its batch norms are made global;
+every rank runs the same steps on its shard of each global batch, callbacks marked ``main_only``
+(logs, progress, checkpoints) run on rank 0 only, and logged scalars are averaged over ranks. On a
+GPU: ``amp_dtype`` autocast, optional ``torch.compile`` and no host synchronisation inside a step
+(logged values stay 0-d tensors until a callback reads them; non-finite losses are checked every
+``check_every`` steps and before each checkpoint).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
-import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from misalignlab.config import to_dict
-from misalignlab.runs import atomic_write_bytes
+from misalignlab.train.checkpoint import (  # noqa: F401  (re-exported: the trainer's public API)
+    CHECKPOINT_DIR,
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_KEYS,
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from misalignlab.train.distributed import Dist, all_reduce_mean, convert_batchnorm, current
 
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
-CHECKPOINT_FORMAT = "misalignlab.checkpoint/1"
-CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_KEYS = ("format", "step", "objective", "optimizer", "scheduler", "source", "rng", "train_cfg")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,10 @@ class TrainCfg:
     """Optimisation settings. ``steps`` is required: there is no endless default.
 
     ``schedule`` "cosine" decays the learning rate to 0 after ``warmup_steps`` of linear warmup;
-    "constant" keeps it after warmup. ``batch_size`` is read by whoever builds the batch source.
+    "constant" keeps it after warmup. ``batch_size`` is read by whoever builds the batch source;
+    under torchrun it is the *global* batch, split evenly over the ranks. ``compile`` is a
+    ``torch.compile`` mode (None: eager). ``check_every``: how often the host checks the loss for
+    NaN/inf (1: before every update, the safe default; larger avoids a GPU sync per step).
     """
 
     steps: int
@@ -60,6 +77,8 @@ class TrainCfg:
     seed: int = 0
     device: str = "cpu"
     amp_dtype: str | None = None
+    compile: str | None = None
+    check_every: int = 1
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -74,6 +93,10 @@ class TrainCfg:
             raise ValueError(f"train.amp_dtype {self.amp_dtype!r} unknown; valid: None, {', '.join(AMP_DTYPES)}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"train.grad_clip must be > 0 or None, got {self.grad_clip}")
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise ValueError(f"train.compile {self.compile!r} unknown; valid: None, {', '.join(COMPILE_MODES)}")
+        if self.check_every < 1:
+            raise ValueError(f"train.check_every must be >= 1, got {self.check_every}")
 
 
 class Objective(Protocol):
@@ -93,7 +116,13 @@ class BatchSource(Protocol):
 
 
 class Callback:
-    """Hooks called by :class:`Trainer`; subclasses override what they need."""
+    """Hooks called by :class:`Trainer`; subclasses override what they need.
+
+    ``main_only`` callbacks (writers: logs, progress, checkpoints) run on rank 0 only. ``logs``
+    values are floats or 0-d tensors (read with ``float(v)``; reading one waits for the device).
+    """
+
+    main_only: ClassVar[bool] = False
 
     def on_fit_start(self, trainer: Trainer) -> None:
         pass
@@ -105,6 +134,17 @@ class Callback:
         pass
 
 
+class _Step(nn.Module):
+    """``forward(batch) = objective.training_step(batch)``: what DDP and ``torch.compile`` wrap."""
+
+    def __init__(self, objective: nn.Module) -> None:
+        super().__init__()
+        self.objective = objective
+
+    def forward(self, batch: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        return self.objective.training_step(batch)  # type: ignore[operator]
+
+
 @dataclass
 class FitResult:
     """What one ``fit`` call did: the final step, its per-step total losses and the last logs."""
@@ -112,74 +152,6 @@ class FitResult:
     step: int
     losses: list[float] = field(default_factory=list)
     last: dict[str, float] = field(default_factory=dict)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python's, numpy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """Every global RNG state as tensors and plain numbers (safe for ``weights_only`` loading)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
-    version, internal, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
-                   "gauss_next": gauss_next},
-    }  # fmt: skip
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Inverse of :func:`rng_state`."""
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    np_s = state["numpy"]
-    keys = np_s["keys"].numpy().astype(np.uint32)
-    np.random.set_state((np_s["name"], keys, np_s["pos"], np_s["has_gauss"], np_s["cached_gaussian"]))
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss_next"]))
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read back (truncated, corrupted or not ours)."""
-
-
-def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
-    """Write ``state`` atomically: serialise in memory, write a temp file, then ``os.replace``."""
-    buf = io.BytesIO()
-    torch.save(dict(state), buf)
-    atomic_write_bytes(Path(path), buf.getvalue())
-
-
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; unreadable files raise :class:`CheckpointError`."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # torch raises many types for a damaged zip/pickle stream
-        raise CheckpointError(
-            f"checkpoint {path} is corrupted or unreadable ({type(err).__name__}: {str(err)[:200]}); "
-            "delete it to resume from an earlier checkpoint"
-        ) from err
-    missing = sorted(set(CHECKPOINT_KEYS) - set(state)) if isinstance(state, dict) else list(CHECKPOINT_KEYS)
-    if missing or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (missing: {', '.join(missing)})")
-    return state
-
-
-def latest_checkpoint(root: Path) -> Path | None:
-    """The highest-step ``checkpoints/step_*.pt`` under run folder ``root``, or None."""
-    found = sorted(Path(root, CHECKPOINT_DIR).glob("step_*.pt"))
-    return found[-1] if found else None
 
 
 def lr_factor(step: int, cfg: TrainCfg) -> float:
@@ -200,18 +172,24 @@ class Trainer:
 
     Callbacks run in list order after every step; one may call :meth:`stop` to end early. The
     objective, optimizer, scheduler and source are attributes during ``fit`` so callbacks can read
-    them (``trainer.state_dict()`` is what a checkpoint holds).
+    them (``trainer.state_dict()`` is what a checkpoint holds). ``dist`` (default: the current
+    torchrun job, if any) says whether to train data-parallel; pass ``LOCAL`` to train alone on
+    one rank of a job.
     """
 
-    def __init__(self, cfg: TrainCfg, callbacks: Sequence[Callback] = ()) -> None:
+    def __init__(self, cfg: TrainCfg, callbacks: Sequence[Callback] = (), dist: Dist | None = None) -> None:
         self.cfg = cfg
-        self.callbacks = list(callbacks)
+        self.dist = dist or current()
+        self.callbacks = [cb for cb in callbacks if self.dist.is_main or not cb.main_only]
         self.device = torch.device(cfg.device)
         self.step = 0
         self.objective: nn.Module | None = None
         self.source: BatchSource | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self._forward: nn.Module | None = None
+        self._losses: Tensor | None = None  # (steps,) total loss per step, on the device
+        self._checked = 0  # steps whose loss the host has checked for NaN/inf
         self._stop = False
 
     def stop(self) -> None:
@@ -221,9 +199,22 @@ class Trainer:
     def _build_optimizer(self, objective: nn.Module) -> None:
         params = [p for p in objective.parameters() if p.requires_grad]
         opt_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt_cls(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        fused = {"fused": True} if self.device.type == "cuda" else {}  # one kernel per update, not per tensor
+        self.optimizer = opt_cls(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, **fused)
         cfg = self.cfg
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, cfg))
+
+    def _wrap(self, objective: nn.Module) -> nn.Module:
+        """The module called each step: the objective, data-parallel across ranks and/or compiled."""
+        step: nn.Module = _Step(objective)
+        if self.dist.active:
+            ids = None  # CPU: DDP takes no device ids
+            if self.device.type == "cuda":
+                ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+            step = nn.parallel.DistributedDataParallel(step, device_ids=ids)
+        if self.cfg.compile is not None:
+            step = torch.compile(step, mode=self.cfg.compile)  # type: ignore[assignment]
+        return step
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly."""
@@ -255,6 +246,8 @@ class Trainer:
         if not callable(getattr(objective, "training_step", None)):
             raise TypeError(f"{type(objective).__name__} has no training_step(batch) method")
         self.objective = objective.to(self.device).train()
+        if self.dist.active:  # before the optimizer is built: conversion makes new parameters
+            convert_batchnorm(objective, self.dist, self.device.type)
         self.source = source
         self._stop = False
         self.step = 0
@@ -268,45 +261,70 @@ class Trainer:
             log.info("resumed from %s at step %d", resume, self.step)
         else:
             seed_everything(self.cfg.seed)
+        self._forward = self._wrap(objective)
+        first = self._checked = self.step
+        self._losses = torch.full((self.cfg.steps,), float("nan"), device=self.device)
         result = FitResult(step=self.step)
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        logs: dict[str, Any] = {}
         while self.step < self.cfg.steps and not self._stop:
             logs = self._train_step()
             self.step += 1
-            result.losses.append(logs["loss"])
+            if self.step % self.cfg.check_every == 0:
+                self.check_finite()
             for cb in self.callbacks:
                 cb.on_step_end(self, self.step, logs)
-            result.last = logs
+        self.check_finite()
         result.step = self.step
+        result.losses = self._losses[first : self.step].tolist()  # one device→host copy for the whole run
+        result.last = {k: float(v) for k, v in logs.items()}
         for cb in self.callbacks:
             cb.on_fit_end(self)
         return result
 
-    def _train_step(self) -> dict[str, float]:
-        assert self.objective is not None and self.optimizer is not None and self.scheduler is not None
-        assert self.source is not None
+    def check_finite(self) -> None:
+        """Raise ``FloatingPointError`` if a loss since the last check was NaN/inf (waits for the device)."""
+        assert self._losses is not None
+        recent = self._losses[self._checked : self.step]
+        bad = (~torch.isfinite(recent)).nonzero()
+        if len(bad):
+            at = self._checked + int(bad[0, 0])
+            raise FloatingPointError(f"loss is {float(recent[int(bad[0, 0])])} at step {at + 1}")
+        self._checked = self.step
+
+    def _train_step(self) -> dict[str, Any]:
+        assert self._forward is not None and self.optimizer is not None and self.scheduler is not None
+        assert self.source is not None and self._losses is not None
         start = time.perf_counter()
         batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v
                  for k, v in self.source.next_batch().items()}  # fmt: skip
         amp = self.cfg.amp_dtype is not None
         dtype = AMP_DTYPES[self.cfg.amp_dtype] if amp else None  # type: ignore[index]
         with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
-            out = self.objective.training_step(batch)  # type: ignore[operator]
+            out = self._forward(batch)
         losses = [v for k, v in out.items() if k.endswith("_loss")]
         if not losses:
             raise ValueError(f"training_step returned no '*_loss' entry; keys: {', '.join(out) or 'none'}")
         total = torch.stack([v.float() for v in losses]).sum()
-        if not torch.isfinite(total):
+        if self.cfg.check_every == 1 and not torch.isfinite(total):  # before the update: weights stay clean
             raise FloatingPointError(f"loss is {total.item()} at step {self.step + 1}")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        logs = {"loss": total.item(), "lr": self.optimizer.param_groups[0]["lr"]}
+        grad_norm = None
         if self.cfg.grad_clip is not None:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            logs["grad_norm"] = float(nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
+            grad_norm = nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
-        logs |= {k: float(v.detach()) for k, v in out.items() if v.numel() == 1}
-        logs["step_s"] = time.perf_counter() - start
+        # every scalar as a 0-d tensor, averaged over ranks in one collective; no host sync here
+        names = ["loss", *(k for k, v in out.items() if v.numel() == 1)]
+        values = torch.stack([total.detach(), *(out[k].detach().float().reshape(()) for k in names[1:])])
+        values = all_reduce_mean(values, self.dist)
+        self._losses[self.step] = values[0]
+        logs: dict[str, Any] = dict(zip(names, values.unbind(), strict=True)) | {"lr": lr}
+        if grad_norm is not None:
+            logs["grad_norm"] = grad_norm.detach()
+        logs["step_s"] = time.perf_counter() - start  # host time; on a GPU, the time to enqueue the step
         return logs
