@@ -3,7 +3,6 @@
 import json
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -141,3 +140,15 @@ def test_cli_pilot_on_a_render_folder_and_on_a_user_manifest(tmp_path):
     assert user["metric"] == "id/image_to_text_R@1"
     quarantine = (tmp_path / "user" / "quarantine.jsonl").read_text()
     assert "path_outside_root" in quarantine
+
+
+def test_finished_runs_are_reused_only_for_the_same_data_and_settings(rendered):
+    from misalignlab.pilot.run import fingerprint
+
+    _, cfg, data, _ = rendered
+    key = fingerprint(data, cfg)
+    assert fingerprint(data, replace(cfg, cost=CostModel(cost_per_caption=9.0), budget_minutes=60)) == key
+    assert fingerprint(data, replace(cfg, lr=1e-4)) != key
+    other = PilotData(data.name, data.ids, data.images, ("changed", *data.captions[1:]), data.template,
+                      data.clean_captions, data.kind)  # fmt: skip
+    assert fingerprint(other, cfg) != key

@@ -10,6 +10,8 @@ and every finished run, so changing only the costs re-decides without training a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from misalignlab.compare_presets import Scenario
 from misalignlab.config import to_dict
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import Diagnosis, DiagnoseCfg, diagnose_pairs
-from misalignlab.pilot.config import PilotCfg
+from misalignlab.pilot.config import CostModel, PilotCfg
 from misalignlab.pilot.data import PilotData, heldout_split, retrieval_evaluator, scene_evaluator
 from misalignlab.pilot.decision import Decision, as_scores, decide, profile_sentence
 from misalignlab.pilot.options import Plan, option_names, plan_runs, prepare
@@ -122,7 +124,8 @@ def run_pilot(
     run = RunDir(out, {"pilot": to_dict(cfg), "data": data.name, "pairs": len(data),
                        "scenario": to_dict(scenario) if scenario else None}, argv)  # fmt: skip
     plan_path = out / "plan.json"
-    saved = _read_plan(plan_path, len(data))
+    key = fingerprint(data, cfg)
+    saved = _read_plan(plan_path, key)
     probe_eval = scene_evaluator(scenario, cfg.task, cfg)[0] if scenario is not None else None
     if saved is None:
         tick("timing", 0, 1)
@@ -148,8 +151,8 @@ def run_pilot(
         eval_s = eval_s or 1.0
     options = option_names(cfg)
     plan = saved or plan_runs(cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps)
-    write_json(plan_path, dataclasses.asdict(plan))
-    rows, skipped = _run_options(train, score, found, profile["flagged_rate"], cfg, plan, evaluate, run, t0, budget, tick)
+    write_json(plan_path, dataclasses.asdict(plan) | {"key": key})
+    rows, skipped = _run_options(train, score, found, profile["flagged_rate"], cfg, plan, evaluate, run, t0, budget, tick, key)
     scores = as_scores(rows, metric)
     reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"])
     decision = decide(scores, len(data), n_test, cfg.cost, reason)
@@ -160,22 +163,34 @@ def run_pilot(
     return result
 
 
-def _read_plan(path: Path, n_pairs: int) -> Plan | None:
+def fingerprint(data: PilotData, cfg: PilotCfg) -> str:
+    """Hash of the pairs and of every setting that changes a run's numbers (not the money, not the budget)."""
+    h = hashlib.blake2b(digest_size=10)
+    settings = to_dict(dataclasses.replace(cfg, cost=CostModel(), budget_minutes=1.0))
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    for pid, cap in zip(data.ids, data.captions, strict=True):
+        h.update(f"{pid}\x00{cap}\x01".encode("utf-8", "surrogatepass"))
+    h.update(np.ascontiguousarray(data.images).data)
+    return h.hexdigest()
+
+
+def _read_plan(path: Path, key: str) -> Plan | None:
+    """The saved plan of an earlier pilot on the same data and settings, else None."""
     if not path.is_file():
         return None
-    import json
-
     raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw.pop("key", None) != key:
+        return None
     raw["options"] = tuple(raw["options"])
     return Plan(**raw)
 
 
 def _run_options(
     data: PilotData, score: np.ndarray, found: Any, flagged_rate: float, cfg: PilotCfg, plan: Plan,
-    evaluate: Callable[[Any], dict[str, float]], run: RunDir, t0: float, budget: float, tick: Progress,
+    evaluate: Callable[[Any], dict[str, float]], run: RunDir, t0: float, budget: float, tick: Progress, key: str,
 ) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
     """Train and score every (seed, option) of the plan, seed-major so a cut keeps whole seeds; finished runs reused."""
-    done = {(r["option"], r["seed"]): r for r in _previous(run) if r.get("steps") == plan.steps}
+    done = {(r["option"], r["seed"]): r for r in _previous(run) if r.get("key") == key and r.get("steps") == plan.steps}
     total = plan.seeds * len(plan.options)
     rows, skipped = [], []
     per_run = plan.steps * plan.step_seconds + plan.eval_seconds
@@ -193,7 +208,7 @@ def _run_options(
             start = time.perf_counter()
             fitted = fit_strategy(strategy, pairs, _train_cfg(cfg, plan.steps, seed, len(pairs), data.image_size), found)
             metrics = evaluate(fitted.model)
-            row = {"stage": "run", "option": option, "seed": seed, "steps": plan.steps, "n_trained": len(fitted.pairs),
+            row = {"stage": "run", "key": key, "option": option, "seed": seed, "steps": plan.steps, "n_trained": len(fitted.pairs),
                    "seconds": time.perf_counter() - start, "strategy": strategy.params()} | metrics  # fmt: skip
             run.log(row)
             rows.append(row)
