@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from misalignlab.cli import app
 from misalignlab.config import with_overrides
 from misalignlab.data.ingest import IngestCfg, open_pairs
+from misalignlab.detect.backbones import BACKBONE_HELP, parse_backbone
 from misalignlab.detect.base import parse_detector_spec
 from misalignlab.detect.pipeline import DiagnoseCfg, run_diagnosis
 from misalignlab.train.distributed import current
@@ -47,6 +48,7 @@ def diagnose_cmd(
     image_size: int = typer.Option(32, "--image-size", help="Images are decoded to this square size."),
     detector: Optional[list[str]] = typer.Option(None, "--detector", help="name[:key=value,...], repeatable."),
     schema: str = typer.Option("auto", "--schema", help="Caption slots: auto | scenes | fashion_mnist | infer | none."),
+    backbone: str = typer.Option("scratch", "--backbone", help=BACKBONE_HELP),
     steps: int = typer.Option(1500, "--steps", help="Training steps per fold model."),
     folds: int = typer.Option(2, "--folds", help="Cross-fitting folds."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder (default OUT/cache)."),
@@ -55,6 +57,7 @@ def diagnose_cmd(
     """Score, type and explain every image–caption pair; write pairs.parquet, summary.json, gallery.html."""
     base = DiagnoseCfg(schema=schema)
     embed = dataclasses.replace(base.embed, folds=folds, train={**base.embed.train, "steps": steps})
+    embed = dataclasses.replace(embed, **parse_backbone(backbone))  # type: ignore[arg-type]
     cfg = dataclasses.replace(base, embed=embed)
     if detector:
         cfg = dataclasses.replace(cfg, detectors=parse_detector_spec(detector))

@@ -7,8 +7,9 @@ reordered or added) and, for every fold ``k``, trains on the other folds and emb
 
 Backends (:data:`BACKENDS`) say how a model is obtained and used. ``scratch`` trains a small
 :class:`~misalignlab.models.pair_model.ImageTextModel` per fold with
-:func:`~misalignlab.train.imagetext.train_imagetext`. A pretrained image–text model plugs in as a
-backend with ``crossfit = False`` (one model that saw none of the data; every pair gets fold 0).
+:func:`~misalignlab.train.imagetext.train_imagetext`; ``text:minilm`` (:mod:`.text_tower`) trains
+the same way against a locked pretrained text tower. A pretrained image–text model (``hf``,
+:mod:`.hf_clip`) has ``crossfit = False``: one model that saw none of the data; every pair gets fold 0.
 Every backend must embed images and *arbitrary caption strings* (slot alternatives are scored
 with the model that scored the pair).
 
@@ -93,6 +94,10 @@ class EmbeddingBackend(ABC):
     def load(self, folder: Path) -> bool:
         """Load saved models; False if ``folder`` holds none."""
 
+    def fingerprint(self) -> str:
+        """What the config cannot say about the model (e.g. a checkpoint's files); part of the cache key."""
+        return ""
+
 
 BACKENDS: Registry[Callable[[EmbedCfg, int], EmbeddingBackend]] = Registry("embedding backend")
 
@@ -112,10 +117,14 @@ def fold_assignment(ids: Sequence[str], folds: int, seed: int = 0) -> np.ndarray
     return out
 
 
-def cache_key(ids: Sequence[str], captions: Sequence[str], images: np.ndarray, cfg: EmbedCfg) -> str:
-    """Hash of pair ids, captions, image bytes and the config (hex, 24 characters)."""
+def cache_key(
+    ids: Sequence[str], captions: Sequence[str], images: np.ndarray, cfg: EmbedCfg, fingerprint: str = ""
+) -> str:
+    """Hash of pair ids, captions, image bytes, the config and the backend's fingerprint (hex, 24 characters)."""
     h = hashlib.blake2b(digest_size=12)
     h.update(json.dumps({"format": CACHE_FORMAT, "cfg": to_dict(cfg)}, sort_keys=True).encode())
+    if fingerprint:  # only pretrained backends have one; scratch keys stay as they were
+        h.update(b"fingerprint\x00" + fingerprint.encode())
     for pid, cap in zip(ids, captions, strict=True):
         h.update(pid.encode("utf-8", "surrogatepass") + b"\x00" + cap.encode("utf-8", "surrogatepass") + b"\x01")
     h.update(str(images.shape).encode())
@@ -164,7 +173,8 @@ def crossfit_embeddings(
     if len(set(ids)) != len(ids):
         raise ValueError("pair ids must be unique")
     backend = BACKENDS.get(cfg.backend)(cfg, int(images.shape[1]))
-    folder = Path(cache_dir) / cache_key(ids, captions, images, cfg) if cache_dir is not None else None
+    key = cache_key(ids, captions, images, cfg, backend.fingerprint()) if cache_dir is not None else ""
+    folder = Path(cache_dir) / key if cache_dir is not None else None
     if folder is not None and (folder / "embeddings.npz").is_file() and backend.load(folder / "models"):
         with np.load(folder / "embeddings.npz", allow_pickle=False) as npz:
             loaded = {k: npz[k] for k in ("ids", "image_emb", "text_emb", "fold")}
@@ -205,19 +215,22 @@ class ScratchBackend(EmbeddingBackend):
         self.models_: dict[int, object] = {}
 
     def fit_fold(self, fold: int, images: np.ndarray, captions: Sequence[str]) -> None:
-        from misalignlab.train.imagetext import ImageTextCfg, train_imagetext
-
         batch = min(self.train_cfg.batch_size, len(captions))
         train = dataclasses.replace(self.train_cfg, batch_size=batch, seed=self.train_cfg.seed + 1000 * fold)
         weights = None
         if self.reweight_steps > 0:
             first = dataclasses.replace(train, steps=self.reweight_steps)
             log.info("fold %d: small-loss model on %d pairs (%d steps)", fold, len(captions), first.steps)
-            self.models_[fold] = train_imagetext(images, captions, ImageTextCfg(train=first, model=self.model_cfg))
+            self.models_[fold] = self._train(images, captions, first)
             weights = self._clean_probability(fold, images, captions)
         log.info("training fold %d model on %d pairs (%d steps)", fold, len(captions), train.steps)
-        cfg = ImageTextCfg(train=train, model=self.model_cfg)
-        self.models_[fold] = train_imagetext(images, captions, cfg, weights=weights)
+        self.models_[fold] = self._train(images, captions, train, weights)
+
+    def _train(self, images: np.ndarray, captions: Sequence[str], train: object, weights: np.ndarray | None = None):
+        """A fresh model trained on the pairs (subclasses with other towers override this)."""
+        from misalignlab.train.imagetext import ImageTextCfg, train_imagetext
+
+        return train_imagetext(images, captions, ImageTextCfg(train=train, model=self.model_cfg), weights=weights)  # type: ignore[arg-type]
 
     def _clean_probability(self, fold: int, images: np.ndarray, captions: Sequence[str]) -> np.ndarray:
         """(n,) float32 posterior of the small-loss component for the training pairs of ``fold``."""
@@ -271,3 +284,7 @@ class ScratchBackend(EmbeddingBackend):
         for path in found:
             self.models_[int(path.parent.name[4:])] = load_model(path.parent)[0]
         return True
+
+
+# Pretrained backends register themselves (their heavy imports happen only when one is used).
+from misalignlab.detect import hf_clip, text_tower  # noqa: E402,F401

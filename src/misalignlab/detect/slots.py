@@ -81,10 +81,12 @@ def scene_schema() -> SlotSchema:
 
 
 def fashion_schema() -> SlotSchema:
-    """Fashion-MNIST captions: class, tone and size words."""
+    """Fashion-MNIST captions: class, tone and size words (plus a few everyday synonyms of classes)."""
     from misalignlab.data.loaders.fashion_mnist import FASHION_MNIST_CLASSES, SIZES, TONES
 
-    words = {"class": {c: c for c in FASHION_MNIST_CLASSES}, "tone": {t: t for t in TONES}}
+    # Users' captions say "tee" or "sweater"; parsed as their class, a synonym is stated, not missing.
+    synonyms = {"tee": "t-shirt", "pants": "trouser", "sweater": "pullover", "handbag": "bag"}
+    words = {"class": {c: c for c in FASHION_MNIST_CLASSES} | synonyms, "tone": {t: t for t in TONES}}
     return SlotSchema(words | {"size": {s: s for s in SIZES}}, source="fashion_mnist")
 
 

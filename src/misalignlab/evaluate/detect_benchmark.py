@@ -5,8 +5,9 @@ shares, at every rate in ``cfg.rates``. Fashion-MNIST: the three kinds mixed at
 ``cfg.fashion_rate`` (:mod:`misalignlab.evaluate.fashion_noise`), typed with
 ``cfg.fashion_typing`` (its two-valued tone/size slots need a lower per-slot z threshold: a
 wrong binary word sits at the mirror image of the aligned margins, about 2 robust z away). Every setting is diagnosed with
-:func:`~misalignlab.detect.pipeline.diagnose_pairs` (cross-fitted scratch models) and yields one row
-per detector: AUROC, AUPRC, precision at the true noise rate and, for detectors that type, per-kind
+:func:`~misalignlab.detect.pipeline.diagnose_pairs` once per backbone in ``cfg.backbones`` (the same
+pairs, so backbones compare in one run; ``seconds`` is each diagnosis's wall time) and yields one row
+per backbone and detector: AUROC, AUPRC, precision at the true noise rate and, for detectors that type, per-kind
 F1, macro-F1 and how often the explanation names the injected slot of the ``wrong`` pairs it
 catches. The table is written as CSV and Markdown; embeddings are cached under ``<out>/cache``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ import pandas as pd
 
 from misalignlab.data.factors import SceneCfg
 from misalignlab.data.inject import InjectionCfg
+from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import KINDS, detection_metrics, type_metrics
@@ -49,8 +52,11 @@ class DetectBenchCfg:
     reweight_steps: int = 300
     folds: int = 2
     seed: int = 0
+    backbones: tuple[str, ...] = ("scratch",)
 
     def __post_init__(self) -> None:
+        for spec in self.backbones:
+            parse_backbone(spec)  # unknown backbones fail before any training
         bad = [s for s in self.settings if s not in SETTINGS]
         if bad:
             raise ValueError(f"unknown benchmark setting(s) {bad}; valid: {', '.join(SETTINGS)}")
@@ -80,10 +86,13 @@ def scene_injection(setting: str, rate: float) -> InjectionCfg:
     return InjectionCfg(perturb={f: p for f in slots} if p > 0 else {}, outlier_rate=u, drop_rate=min(d, 1.0))
 
 
-def _diagnose_cfg(cfg: DetectBenchCfg, schema: str, typing: dict[str, float] | None = None) -> DiagnoseCfg:
+def _diagnose_cfg(
+    cfg: DetectBenchCfg, schema: str, typing: dict[str, float] | None = None, backbone: str = "scratch"
+) -> DiagnoseCfg:
     base = EmbedCfg()
     train = {**base.train, "steps": cfg.steps}
     embed = dataclasses.replace(base, folds=cfg.folds, seed=cfg.seed, train=train, reweight_steps=cfg.reweight_steps)
+    embed = dataclasses.replace(embed, **parse_backbone(backbone))  # type: ignore[arg-type]
     if not typing:
         return DiagnoseCfg(embed=embed, schema=schema)
     detectors = DiagnoseCfg().detectors | {"slot_swap": {"typing": dict(typing)}}
@@ -122,11 +131,16 @@ def scene_setting(cfg: DetectBenchCfg, setting: str, rate: float, cache: Path, p
 
     pairs = make_scene_pairs(cfg.n, SceneCfg(size=cfg.image_size), scene_injection(setting, rate), cfg.seed)
     ids = [f"scene{i:06d}" for i in range(len(pairs))]
-    diag = diagnose_pairs(ids, pairs.images, pairs.captions, _diagnose_cfg(cfg, "scenes"), cache, progress)
     true_kind = pairs.truth["kind"].to_numpy().astype(str)
     true_slots = [set(c) for c in pairs.truth["changed"]]
-    rows = score_diagnosis(diag, true_kind, true_slots)
-    return [{"dataset": "scenes", "setting": setting, "rate": rate} | r for r in rows]
+    rows = []
+    for backbone in cfg.backbones:
+        start = time.perf_counter()
+        dcfg = _diagnose_cfg(cfg, "scenes", backbone=backbone)
+        diag = diagnose_pairs(ids, pairs.images, pairs.captions, dcfg, cache, progress)
+        head = {"dataset": "scenes", "setting": setting, "rate": rate, "backbone": backbone}
+        rows += [head | r | {"seconds": time.perf_counter() - start} for r in score_diagnosis(diag, true_kind, true_slots)]
+    return rows
 
 
 def fashion_setting(cfg: DetectBenchCfg, cache: Path, progress: Callable | None) -> list[dict]:
@@ -141,11 +155,16 @@ def fashion_setting(cfg: DetectBenchCfg, cache: Path, progress: Callable | None)
     captions, truth = inject_fashion(pairs, wrong=r, incomplete=r, unrelated=r, seed=cfg.seed)
     images = np.repeat(pairs.images[..., None], 3, axis=3)  # (N, 28, 28, 3)
     ids = [f"fmnist{i:06d}" for i in keep]
-    diag = diagnose_pairs(ids, images, captions, _diagnose_cfg(cfg, "fashion_mnist", cfg.fashion_typing), cache, progress)
     true_kind = truth["kind"].to_numpy().astype(str)
     true_slots = [{s} if k == "wrong" else set() for k, s in zip(truth["kind"], truth["slot"], strict=True)]
-    rows = score_diagnosis(diag, true_kind, true_slots)
-    return [{"dataset": "fashion_mnist", "setting": "mixed", "rate": cfg.fashion_rate} | r for r in rows]
+    rows = []
+    for backbone in cfg.backbones:
+        start = time.perf_counter()
+        dcfg = _diagnose_cfg(cfg, "fashion_mnist", cfg.fashion_typing, backbone)
+        diag = diagnose_pairs(ids, images, captions, dcfg, cache, progress)
+        head = {"dataset": "fashion_mnist", "setting": "mixed", "rate": cfg.fashion_rate, "backbone": backbone}
+        rows += [head | r | {"seconds": time.perf_counter() - start} for r in score_diagnosis(diag, true_kind, true_slots)]
+    return rows
 
 
 def run_detect_benchmark(cfg: DetectBenchCfg, out: Path, progress: Callable | None = None) -> pd.DataFrame:
