@@ -152,3 +152,16 @@ def test_finished_runs_are_reused_only_for_the_same_data_and_settings(rendered):
     other = PilotData(data.name, data.ids, data.images, ("changed", *data.captions[1:]), data.template,
                       data.clean_captions, data.kind)  # fmt: skip
     assert fingerprint(other, cfg) != key
+
+
+def test_cleaning_that_changes_no_caption_reuses_the_baseline_run(tmp_path):
+    chosen = PILOT_SCENARIOS.get("clean-data")
+    cfg = chosen.config(TINY)
+    data = render_builtin(chosen.scenario, cfg.task, cfg)
+    assert data.captions == data.clean_captions
+    run_pilot(data, cfg, tmp_path, chosen.scenario)
+    got = {(r["option"], r["seed"]): r for r in runs(tmp_path)}
+    for seed in range(2):
+        twin, base = got[("clean@0.25", seed)], got[("baseline", seed)]
+        assert twin["same_as"] == "baseline" and twin["id/task_acc"] == base["id/task_acc"]
+        assert "same_as" not in got[("filter", seed)]
