@@ -7,7 +7,9 @@ strategy and seed, and evaluates each on an in-distribution and a shifted test s
 The run folder holds ``config.json``, ``argv.txt``, ``results.jsonl`` (one row per run and metric,
 plus the detector's quality), ``runs/<strategy>/seed<k>/config.json``, ``raw.csv`` (long),
 ``table.csv`` / ``table.md`` (mean ± 95 % t-interval over seeds) and ``plots/*.png``. Rerunning
-into the same folder skips finished (strategy, seed) runs.
+into the same folder skips finished (strategy, seed) runs, continues an unfinished one from its
+last checkpoint (``runs/<strategy>/seed<k>/checkpoints``) and reuses the detector's cross-fitted
+embeddings (``cache/``), so a killed comparison loses at most ``checkpoint_every`` steps.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.fit import fit_strategy
 from misalignlab.train.imagetext import ImageTextCfg, embed
-from misalignlab.train.trainer import Callback
+from misalignlab.train.callbacks import Checkpoint
+from misalignlab.train.trainer import Callback, latest_checkpoint
 
 log = logging.getLogger(__name__)
 SPLITS = ("id", "ood")
@@ -102,15 +105,17 @@ def evaluate_model(model: ImageTextModel, sets: EvalSets, tasks: Sequence[str]) 
 
 
 def detect_training_pairs(
-    pairs: PairSet, cfg: CompareCfg, truth_kind: np.ndarray | None
+    pairs: PairSet, cfg: CompareCfg, truth_kind: np.ndarray | None, cache_dir: Path | None = None
 ) -> tuple[DetectionResult, dict[str, float]]:
-    """Cross-fitted (2-fold) detector scores on the training pairs, and the detector's quality if truth is known."""
+    """Cross-fitted (2-fold) detector scores on the training pairs, and the detector's quality if truth is known.
+
+    ``cache_dir`` keeps the fold models and codes (a rerun loads them instead of training again)."""
     train = {"steps": cfg.detect_steps, "batch_size": min(cfg.train.batch_size, len(pairs) // 2),
              "lr": cfg.train.lr, "schedule": "cosine", "warmup_steps": min(50, cfg.detect_steps // 5)}  # fmt: skip
     model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
     dcfg = DiagnoseCfg(EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0),
                        detectors={"similarity": {}, "slot_swap": {}}, schema="scenes")  # fmt: skip
-    results = diagnose_pairs(list(pairs.pair_id), pairs.images, pairs.captions, dcfg).results
+    results = diagnose_pairs(list(pairs.pair_id), pairs.images, pairs.captions, dcfg, cache_dir).results
     if cfg.detector not in results:
         raise ValueError(f"detector {cfg.detector!r} produced no result; available: {', '.join(results)}")
     found = results[cfg.detector]
@@ -160,7 +165,7 @@ def run_compare(
     if any(built[name].needs_scores for name in pending):
         start = time.perf_counter()
         kind = data.truth["kind"].to_numpy() if "kind" in data.truth else None
-        found, quality = detect_training_pairs(pairs, cfg, kind)
+        found, quality = detect_training_pairs(pairs, cfg, kind, run.path("cache"))
         run.log({"stage": "detect", "detector": found.detector, "seconds": time.perf_counter() - start} | quality)
     for seed in range(cfg.seeds):
         for name, strategy in built.items():
@@ -171,7 +176,9 @@ def run_compare(
                        {"strategy": name, "family": strategy.family, "params": strategy.params(), "seed": seed,
                         "imagetext": to_dict(icfg), "scenario": scenario.name})  # fmt: skip
             start = time.perf_counter()
-            fitted = fit_strategy(strategy, pairs, icfg, found, callbacks(name, seed) if callbacks else ())
+            folder = run.path(f"runs/{name}/seed{seed}")
+            cbs = [*(callbacks(name, seed) if callbacks else ()), Checkpoint(folder, every=cfg.checkpoint_every)]
+            fitted = fit_strategy(strategy, pairs, icfg, found, cbs, resume=latest_checkpoint(folder))
             train_s = time.perf_counter() - start
             metrics = evaluate_model(fitted.model, sets, scenario.tasks)
             run.log({"stage": "eval", "strategy": name, "family": strategy.family, "seed": seed,

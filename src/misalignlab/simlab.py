@@ -9,6 +9,7 @@ and ``checkpoint.pt`` (resumable training state).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -133,9 +134,18 @@ def run_sweep(
     cfg: SweepCfg, out: Path, argv: list[str] | None = None,
     progress: Callable[[str, int, int], None] | None = None, resume: bool = True,
 ) -> dict[str, Path]:
-    """Train, probe and write every artefact of a sweep; returns the paths written."""
+    """Train, probe and write every artefact of a sweep; returns the paths written.
+
+    ``resume``: continue from ``<out>/checkpoint.pt`` if present (refused if the folder's
+    ``config.json`` differs from ``cfg``); False deletes it and starts over.
+    """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    ckpt, saved = Path(out) / "checkpoint.pt", Path(out) / "config.json"
+    if not resume:
+        ckpt.unlink(missing_ok=True)
+    elif ckpt.is_file() and saved.is_file() and json.loads(saved.read_text(encoding="utf-8")) != to_dict(cfg):
+        raise ValueError(f"{out} holds a checkpoint of a different config; pass --fresh or choose another --out")
     run = RunDir(out, to_dict(cfg), argv)
     settings = build_settings(cfg)
     stack = SimStack(settings, cfg.lvm, cfg.encoder)
@@ -153,9 +163,6 @@ def run_sweep(
         if progress:
             progress("train", step, cfg.train.steps)
 
-    ckpt = run.path("checkpoint.pt")
-    if not resume:
-        ckpt.unlink(missing_ok=True)
     curve = train_stack(stack, cfg.train, on_log, checkpoint=ckpt, checkpoint_every=cfg.checkpoint_every)
     if progress:
         progress("probe", 0, 1)

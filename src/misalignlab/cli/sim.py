@@ -38,7 +38,10 @@ def parse_indices(text: str, option: str) -> tuple[int, ...]:
     return tuple(i - 1 for i in out)
 
 
-def _run(cfg: SweepCfg, out: Path) -> None:
+RESUME_HELP = "Continue the folder's checkpoint (a killed run picks up where it was saved), or start over."
+
+
+def _run(cfg: SweepCfg, out: Path, resume: bool) -> None:
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
         tasks: dict[str, int] = {}
@@ -48,7 +51,7 @@ def _run(cfg: SweepCfg, out: Path) -> None:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done)
 
-        paths = run_sweep(cfg, out, argv=invoked_argv(), progress=progress)
+        paths = run_sweep(cfg, out, argv=invoked_argv(), progress=progress, resume=resume)
     nonlinear = next((p for p in cfg.probes if p != "linear"), cfg.probes[0])
     show_code_table(paths[f"table_{nonlinear}"], f"R² ({nonlinear} probe, mean over seeds)")
     typer.echo(f"table:   {paths[f'table_{nonlinear}']}")
@@ -64,16 +67,14 @@ def sweep(
     seeds: int = typer.Option(0, help="Number of seeds (0: the scale's default)."),
     out: Path = typer.Option(Path("runs/sweep"), help="Run folder."),
     set_: list[str] = typer.Option([], "--set", help="Config override key=value, e.g. train.lr=3e-4 (repeatable)."),
-    fresh: bool = typer.Option(False, help="Ignore an existing checkpoint in the run folder."),
+    resume: bool = typer.Option(True, "--resume/--fresh", help=RESUME_HELP),
 ) -> None:
     """Train every setting of a paper preset at once and tabulate R² of each latent."""
     cfg = sweep_config(preset, scale, dependent)
     if seeds:
         cfg = replace(cfg, seeds=tuple(range(seeds)))
     cfg = with_overrides(cfg, set_)
-    if fresh:
-        (out / "checkpoint.pt").unlink(missing_ok=True)
-    _run(cfg, out)
+    _run(cfg, out, resume)
 
 
 @app.command()
@@ -87,6 +88,7 @@ def simulate(
     dependent: bool = typer.Option(False, help="Dependent latents."),
     out: Path = typer.Option(Path("runs/simulate"), help="Run folder."),
     set_: list[str] = typer.Option([], "--set", help="Config override key=value (repeatable)."),
+    resume: bool = typer.Option(True, "--resume/--fresh", help=RESUME_HELP),
 ) -> None:
     """Train one bias setting and probe what its codes recover."""
     if theta and selected:
@@ -100,4 +102,4 @@ def simulate(
     cfg = replace(sweep_config("custom", scale, dependent), preset="custom", bias=bias)
     cfg = with_overrides(cfg, set_)
     bias.check(cfg.lvm.latent.n_semantic)
-    _run(cfg, out)
+    _run(cfg, out, resume)
