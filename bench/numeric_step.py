@@ -93,6 +93,7 @@ def paper_style_tower(d_in: int, d_out: int) -> nn.Sequential:
 
 def time_reference(stack: SimStack, batch: int, steps: int, device: str) -> float:
     """A straightforward per-model loop, as the paper's code trains one model per process."""
+    _move(stack, device)  # its latent variable models sample on the device, as in time_stack
     loss_fn = build_loss("sqeuclid_independent")
     total = 0.0
     for m, lvm in enumerate(stack.lvms):
