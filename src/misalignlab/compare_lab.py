@@ -32,6 +32,7 @@ from misalignlab.data.factors import FACTORS
 from misalignlab.data.inject import InjectionCfg, inject
 from misalignlab.data.scene_dataset import ScenePairs
 from misalignlab.data.scenes import render, sample_factors
+from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.base import DetectionResult
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
@@ -113,8 +114,9 @@ def detect_training_pairs(
     train = {"steps": cfg.detect_steps, "batch_size": min(cfg.train.batch_size, len(pairs) // 2),
              "lr": cfg.train.lr, "schedule": "cosine", "warmup_steps": min(50, cfg.detect_steps // 5)}  # fmt: skip
     model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
-    dcfg = DiagnoseCfg(EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0),
-                       detectors={"similarity": {}, "slot_swap": {}}, schema="scenes")  # fmt: skip
+    embed = replace(EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0),
+                    **parse_backbone(cfg.backbone))  # type: ignore[arg-type]
+    dcfg = DiagnoseCfg(embed, detectors={"similarity": {}, "slot_swap": {}}, schema="scenes")
     results = diagnose_pairs(list(pairs.pair_id), pairs.images, pairs.captions, dcfg, cache_dir).results
     if cfg.detector not in results:
         raise ValueError(f"detector {cfg.detector!r} produced no result; available: {', '.join(results)}")

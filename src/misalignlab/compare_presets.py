@@ -67,12 +67,16 @@ class CompareCfg:
     detect_steps: int = 400  # per cross-fitting fold (2 folds)
     threads: int = 1  # torch threads; 0 = torch's default
     checkpoint_every: int = 250  # steps between checkpoints of each (strategy, seed) model (resume after a kill)
+    backbone: str = "scratch"  # the detector's embeddings: scratch | text:minilm | hf:PATH (detect.backbones)
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or min(self.n_train, self.n_fit, self.n_test) < 2 or self.detect_steps < 1:
             raise ValueError("seeds >= 1, n_train / n_fit / n_test >= 2 and detect_steps >= 1 are required")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        from misalignlab.detect.backbones import parse_backbone
+
+        parse_backbone(self.backbone)  # an unknown backbone fails before anything trains
 
 
 SCENARIOS: Registry[Scenario] = Registry("compare preset")

@@ -102,3 +102,15 @@ def test_diagnose_cli_with_hf_backbone(tiny_clip, tmp_path, capsys):
     assert summary["config"]["embed"]["model"] == {"path": str(tiny_clip)}
     assert main(["diagnose", str(folder / "captions.csv"), "--out", str(out), "--backbone", "clip"]) == 2
     assert "unknown backbone 'clip'" in capsys.readouterr().err
+
+
+def test_compare_cli_detects_with_hf_backbone(tiny_clip, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "tiny", "--strategies", "filter", "--seeds", "1", "--out", str(out), "--backbone", f"hf:{tiny_clip}"]
+    assert main(argv) == 0
+    assert json.loads((out / "config.json").read_text())["compare"]["backbone"] == f"hf:{tiny_clip}"
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in rows].count("detect") == 1
+    cache = list((out / "cache").iterdir())
+    assert len(cache) == 1 and not (cache[0] / "models" / "fold1").exists()  # one pretrained model, no folds
+    assert main([*argv[:-1], "scratchy"]) == 2 and "unknown backbone 'scratchy'" in capsys.readouterr().err

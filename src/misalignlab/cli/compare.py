@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -11,6 +12,7 @@ from misalignlab.cli import app, invoked_argv
 from misalignlab.compare_lab import run_compare
 from misalignlab.compare_presets import SCENARIOS, Scenario, compare_config
 from misalignlab.config import with_overrides
+from misalignlab.detect.backbones import BACKBONE_HELP
 from misalignlab.data.scene_dataset import ScenePairs, read_dataset_folder
 from misalignlab.evaluate.shift import FactorShift
 from misalignlab.strategies import STRATEGIES
@@ -59,6 +61,7 @@ def compare(
     ood: list[str] = typer.Option([], help="For a folder: OOD shift FACTOR=CODE, e.g. background=2 (repeatable)."),
     option: list[str] = typer.Option([], help="Strategy setting STRATEGY.PARAM=JSON, e.g. filter.fraction=0.2."),
     set_: list[str] = typer.Option([], "--set", help="Run setting key=value, e.g. train.steps=300 (repeatable)."),
+    backbone: str = typer.Option("scratch", "--backbone", help="Detector embeddings (filter/reweight): " + BACKBONE_HELP),
 ) -> None:
     """Train one model per strategy and seed; write table.csv / table.md, plots and every run's config."""
     names = [s.strip() for s in strategies.split(",") if s.strip()]
@@ -69,7 +72,7 @@ def compare(
         cfg = compare_config(preset)
     else:
         scenario, pairs, cfg = SCENARIOS.get(data), None, compare_config(data)  # type: ignore[assignment]
-    cfg = with_overrides(cfg, [*set_, f"seeds={seeds}"])
+    cfg = replace(with_overrides(cfg, [*set_, f"seeds={seeds}"]), backbone=backbone)
     if pairs is not None:
         cfg = with_overrides(cfg, [f"model.image_size={pairs.scene_cfg.size}"])
     paths = run_compare(scenario, cfg, names, out, pairs, _options(option), argv=invoked_argv())
