@@ -63,7 +63,8 @@ class TrainCfg:
     "constant" keeps it after warmup. ``batch_size`` is read by whoever builds the batch source;
     under torchrun it is the *global* batch, split evenly over the ranks. ``compile`` is a
     ``torch.compile`` mode (None: eager). ``check_every``: how often the host checks the loss for
-    NaN/inf (1: before every update, the safe default; larger avoids a GPU sync per step).
+    NaN/inf (1: before every update; larger avoids a GPU sync per step, and checkpoints are checked
+    before they are written anyway). None: 1 on a CPU, 100 on a GPU.
     """
 
     steps: int
@@ -78,7 +79,7 @@ class TrainCfg:
     device: str = "cpu"
     amp_dtype: str | None = None
     compile: str | None = None
-    check_every: int = 1
+    check_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -95,7 +96,7 @@ class TrainCfg:
             raise ValueError(f"train.grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.compile is not None and self.compile not in COMPILE_MODES:
             raise ValueError(f"train.compile {self.compile!r} unknown; valid: None, {', '.join(COMPILE_MODES)}")
-        if self.check_every < 1:
+        if self.check_every is not None and self.check_every < 1:
             raise ValueError(f"train.check_every must be >= 1, got {self.check_every}")
 
 
@@ -190,6 +191,7 @@ class Trainer:
         self._forward: nn.Module | None = None
         self._losses: Tensor | None = None  # (steps,) total loss per step, on the device
         self._checked = 0  # steps whose loss the host has checked for NaN/inf
+        self._check_every = cfg.check_every or (100 if self.device.type == "cuda" else 1)
         self._stop = False
 
     def stop(self) -> None:
@@ -271,7 +273,7 @@ class Trainer:
         while self.step < self.cfg.steps and not self._stop:
             logs = self._train_step()
             self.step += 1
-            if self.step % self.cfg.check_every == 0:
+            if self.step % self._check_every == 0:
                 self.check_finite()
             for cb in self.callbacks:
                 cb.on_step_end(self, self.step, logs)
@@ -307,7 +309,7 @@ class Trainer:
         if not losses:
             raise ValueError(f"training_step returned no '*_loss' entry; keys: {', '.join(out) or 'none'}")
         total = torch.stack([v.float() for v in losses]).sum()
-        if self.cfg.check_every == 1 and not torch.isfinite(total):  # before the update: weights stay clean
+        if self._check_every == 1 and not torch.isfinite(total):  # before the update: weights stay clean
             raise FloatingPointError(f"loss is {total.item()} at step {self.step + 1}")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
