@@ -35,19 +35,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _move(stack: SimStack, device: str) -> None:
-    stack.f_x.to(device)
-    stack.f_t.to(device)
-    for lvm in stack.lvms:
-        lvm.g_x.weights = [w.to(device) for w in lvm.g_x.weights]
-        lvm.g_t.weights = [w.to(device) for w in lvm.g_t.weights]
-        lvm.selected = lvm.selected.to(device)
-        lvm.sampler.perturbable = lvm.sampler.perturbable.to(device)
-
-
 def time_stack(stack: SimStack, batch: int, steps: int, device: str, amp: str | None) -> float:
     """Seconds per step for ``stack`` (all its models) on ``device``, data sampled on the device."""
-    _move(stack, device)
+    stack.to(device)
     loss_fn = build_loss("sqeuclid_independent")
     params = list(stack.f_x.parameters()) + list(stack.f_t.parameters())
     opt = torch.optim.Adam(params, lr=1e-4)
@@ -93,7 +83,7 @@ def paper_style_tower(d_in: int, d_out: int) -> nn.Sequential:
 
 def time_reference(stack: SimStack, batch: int, steps: int, device: str) -> float:
     """A straightforward per-model loop, as the paper's code trains one model per process."""
-    _move(stack, device)  # its latent variable models sample on the device, as in time_stack
+    stack.to(device)  # its latent variable models sample on the device, as in time_stack
     loss_fn = build_loss("sqeuclid_independent")
     total = 0.0
     for m, lvm in enumerate(stack.lvms):

@@ -157,9 +157,11 @@ def run_sweep(
         run.log({"kind": "loss", "step": step, "loss_variant": cfg.train.loss,
                  **{f"loss/{n}": float(v) for n, v in zip(names, losses, strict=True)}})
         if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train.steps:
+            stack.to("cpu")  # the probes read numpy arrays; training continues on train.device
             for rec in evaluate_stack(stack, cfg.n_fit // 2, cfg.n_test // 2, ("mlp",), seed=step):
                 curve_rows.append({"step": step, **rec})
                 run.log({"kind": "probe_during_training", "step": step, **rec})
+            stack.to(cfg.train.device)
         if progress:
             progress("train", step, cfg.train.steps)
 

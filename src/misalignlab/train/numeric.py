@@ -4,6 +4,11 @@ A sweep (bias settings × seeds) trains all its models at once: encoders are :cl
 stacks, every step draws fresh latents for each model from its own generator, and one backward
 pass updates them all. Adam is elementwise and gradients are clipped per model, so each model
 follows exactly the trajectory it would follow trained alone (tested).
+
+On a GPU (``train.device``), the latents are sampled on the device by device generators and the
+loss curve stays there until it is logged, so a step has no host synchronisation; the stack is
+moved back to the CPU when training ends (the probes run there). CUDA generators draw other
+numbers than CPU ones: a GPU run is reproducible on GPUs, not equal to a CPU run.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class NumericTrainCfg:
     log_every: int = 100
     align_weight: float = 1.0  # sqeuclid_independent only: λ on the alignment term (1 = paper)
     align_weight_final: float = 0.0  # > 0: λ ramps linearly from align_weight to this over training
+    device: str = "cpu"  # "cuda": train (and sample latents) on the GPU
 
     def build_loss(self):
         if self.loss == "clip_cross_modal":
@@ -159,6 +165,19 @@ class SimStack:
         wt = torch.stack([b for _, b in mt_wt])
         return mx, wx, mt, wt
 
+    def to(self, device: torch.device | str) -> SimStack:
+        """Move encoders, whitening and the latent variable models' fixed tensors to ``device`` (in place)."""
+        self.f_x.to(device)
+        self.f_t.to(device)
+        if self.whiten is not None:
+            self.whiten = tuple(w.to(device) for w in self.whiten)  # type: ignore[assignment]
+        for lvm in self.lvms:
+            lvm.g_x.weights = [w.to(device) for w in lvm.g_x.weights]
+            lvm.g_t.weights = [w.to(device) for w in lvm.g_t.weights]
+            lvm.selected = lvm.selected.to(device)
+            lvm.sampler.perturbable = lvm.sampler.perturbable.to(device)
+        return self
+
     def codes(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Both towers on stacked inputs (M, B, ·): (M, B, n_max) each; padded code dims are exactly 0."""
         if self.whiten is not None:
@@ -235,15 +254,24 @@ def train_stack(
     """
     cfg.check()
     loss_fn = cfg.build_loss()
+    stack.to(cfg.device)
     params = list(stack.f_x.parameters()) + list(stack.f_t.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, cfg))
-    gens = [torch.Generator().manual_seed(10_007 * s.seed + 2) for s in stack.settings]
+    gens = [torch.Generator(device=cfg.device).manual_seed(10_007 * s.seed + 2) for s in stack.settings]
     curve = np.zeros((cfg.steps, len(stack.settings)), dtype=np.float64)
     start = 0
     if checkpoint is not None and checkpoint.exists():
         start = _load_checkpoint(checkpoint, stack, opt, sched, gens, curve)
         log.info("resumed from %s at step %d", checkpoint, start)
+    pending = torch.zeros(cfg.steps, len(stack.settings), device=cfg.device)  # losses not yet copied to `curve`
+    copied = start
+
+    def copy_curve(upto: int) -> None:  # one device→host copy per log or checkpoint, not per step
+        nonlocal copied
+        curve[copied:upto] = pending[copied:upto].double().cpu().numpy()
+        copied = upto
+
     for step in range(start, cfg.steps):
         if cfg.align_weight_final > 0 and hasattr(loss_fn, "align_weight"):
             frac = step / max(1, cfg.steps - 1)
@@ -262,9 +290,13 @@ def train_stack(
             clip_per_model(params, cfg.grad_clip)
         opt.step()
         sched.step()
-        curve[step] = per_model.detach().numpy()
+        pending[step] = per_model.detach()
         if on_log is not None and ((step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps):
+            copy_curve(step + 1)
             on_log(step + 1, curve[step])
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
+            copy_curve(step + 1)
             _save_checkpoint(checkpoint, stack, opt, sched, gens, step + 1, curve)
+    copy_curve(cfg.steps)
+    stack.to("cpu")  # probes and downstream tasks read codes as numpy arrays
     return curve
