@@ -5,10 +5,8 @@ stacks, every step draws fresh latents for each model from its own generator, an
 pass updates them all. Adam is elementwise and gradients are clipped per model, so each model
 follows exactly the trajectory it would follow trained alone (tested).
 
-On a GPU (``train.device``), the latents are sampled on the device by device generators and the
-loss curve stays there until it is logged, so a step has no host synchronisation; the stack is
-moved back to the CPU when training ends (the probes run there). CUDA generators draw other
-numbers than CPU ones: a GPU run is reproducible on GPUs, not equal to a CPU run.
+On a GPU (``train.device``) latents are drawn there by device generators (other numbers than a
+CPU's) and losses stay there until logged: no host sync per step. Probes run back on the CPU.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from misalignlab.models.losses import build_loss
 from misalignlab.models.stacked_mlp import StackedMLP, clip_per_model
 from misalignlab.models.stacked_resmlp import StackedResMLP
 from misalignlab.runs import atomic_write_bytes
-from misalignlab.train.trainer import lr_factor
+from misalignlab.train.settings import lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +262,7 @@ def train_stack(
     if checkpoint is not None and checkpoint.exists():
         start = _load_checkpoint(checkpoint, stack, opt, sched, gens, curve)
         log.info("resumed from %s at step %d", checkpoint, start)
-    pending = torch.zeros(cfg.steps, len(stack.settings), device=cfg.device)  # losses not yet copied to `curve`
-    copied = start
+    pending, copied = torch.zeros(cfg.steps, len(stack.settings), device=cfg.device), start  # losses on the device
 
     def copy_curve(upto: int) -> None:  # one device→host copy per log or checkpoint, not per step
         nonlocal copied
