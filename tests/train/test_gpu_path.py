@@ -2,6 +2,8 @@
 numbers (to their tolerance), torch.compile is wired, and deferred NaN checks still stop a run
 before a bad checkpoint is written."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from torch import Tensor, nn
 
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.train.callbacks import Checkpoint
-from misalignlab.train.imagetext import ImageTextCfg, PairBatches, train_imagetext
+from misalignlab.train.imagetext import ImageTextCfg, PairBatches, embed, train_imagetext
 from misalignlab.train.trainer import Callback, Trainer, TrainCfg, latest_checkpoint
 
 
@@ -126,3 +128,36 @@ def test_pair_batches_on_a_device_keep_the_order_and_shard_by_rank():
     for _ in range(3):  # across an epoch boundary
         full = whole.next_batch()["tokens"]
         assert torch.equal(torch.cat([h.next_batch()["tokens"] for h in halves]), full)
+
+
+def test_a_training_step_reads_nothing_back_from_the_device(monkeypatch):
+    # On a GPU, reading a tensor on the host (item, float, bool, tolist, numpy) waits for the device.
+    # Count such reads made by misalignlab code between the end of step 1 and the end of the last
+    # step: the trainer, batch source and image–text objective must make none (logs stay 0-d
+    # tensors, NaN checks are deferred). torch's own reads are left out: on the CPU, Adam reads its
+    # step counters, which live on the host (on CUDA the trainer uses fused Adam, which does not).
+    reads: list[str] = []
+    counting = [False]
+    for name in ("item", "tolist", "numpy", "__float__", "__bool__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *a, _name=name, _original=original, **kw):  # type: ignore[no-untyped-def]
+            caller = sys._getframe(1).f_code.co_filename
+            if counting[0] and "misalignlab" in caller.replace("\\", "/").split("/site-packages/")[-1]:
+                reads.append(f"{_name} in {caller}")
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+
+    class Window(Callback):
+        def on_step_end(self, trainer, step, logs) -> None:  # type: ignore[no-untyped-def]
+            counting[0] = step < trainer.cfg.steps  # on from the end of step 1 to the end of the last
+
+    images, captions = colour_pairs()
+    cfg = ImageTextCfg(train=TrainCfg(steps=4, batch_size=16, check_every=100),
+                       model=ModelCfg(code_dim=8, image_size=16, max_len=6), data_on_device=True)  # fmt: skip
+    model = train_imagetext(images, captions, cfg, callbacks=[Window()])
+    assert reads == []
+    counting[0] = True
+    embed(model, images[:2], captions[:2])  # reads codes back with .numpy(): the spy sees it
+    assert reads and all(r.startswith("numpy in ") and r.endswith("imagetext.py") for r in reads)
