@@ -48,6 +48,9 @@ def test_every_option_runs_for_every_seed_and_the_report_holds_the_decision(rend
     assert report["profile"]["pairs"] == 96 and set(report["profile"]["types"]) == {"aligned", "incomplete", "wrong", "unrelated"}
     assert 0.0 <= report["profile"]["quality"]["detect/combined/auroc"] <= 1.0
     assert [p["option"] for p in report["cleaning_curve"]] == ["baseline", "clean@0.25"]
+    base_acc = [r["id/task_acc"] for r in got if r["option"] == "baseline"]
+    assert report["strategy_table"]["baseline"]["id/task_acc"] == pytest.approx(sum(base_acc) / 2)
+    assert set(report["strategy_table"]) == {"baseline", "clean@0.25", "filter"}
     md = (out / "report.md").read_text()
     assert md.splitlines()[2].startswith("**Recommendation:")  # the decision comes first
     for name in ("report.html", "plots/cleaning_curve.png", "plots/profile.png", "plan.json", "config.json"):

@@ -47,7 +47,22 @@ def report_data(result: Any, cfg: PilotCfg) -> dict[str, Any]:
         "cost": {"cost_per_caption": cfg.cost.cost_per_caption, "value_per_point": cfg.cost.value_per_point,
                  "min_gain_points": cfg.cost.min_gain_points, "adapt_cost": cfg.cost.adapt_cost},  # fmt: skip
         "best_score": max([d.baseline] + [o.score for o in outcomes.values()]),
+        "strategy_table": strategy_table(result.runs),
     }
+
+
+HEADLINE = ("task_acc", "image_to_text_R@1", "text_to_image_R@1")
+
+
+def strategy_table(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Option → mean over seeds of the headline metrics of every split (``id/task_acc``, ``ood/…``)."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        cells = table.setdefault(r["option"], {})
+        for key, value in r.items():
+            if key.partition("/")[2] in HEADLINE and isinstance(value, (int, float)):
+                cells.setdefault(key, []).append(float(value))
+    return {opt: {k: float(np.mean(v)) for k, v in sorted(cells.items())} for opt, cells in table.items()}
 
 
 def write_report(out: Path, result: Any, cfg: PilotCfg) -> dict[str, Path]:
@@ -101,10 +116,30 @@ def render_markdown(data: dict[str, Any]) -> str:
                   f"type macro-F1 {q['type/macro_f1']:.3f}.", ""]  # fmt: skip
     lines += ["## Options", "", "| " + " | ".join(OPTION_HEAD) + " |", "|" + "---|" * len(OPTION_HEAD)]
     lines += ["| " + " | ".join(r) + " |" for r in _option_rows(data)]
+    lines += ["", *_metric_table(data["strategy_table"], lambda c: c)]
     lines += ["", "![cleaning curve](plots/cleaning_curve.png)", "", "![profile](plots/profile.png)", ""]
     if data["skipped_runs"]:
         lines += [f"Runs skipped to stay within the budget: {', '.join(data['skipped_runs'])}.", ""]
     return "\n".join(lines)
+
+
+def _metric_table(table: dict[str, dict[str, float]], esc: Any) -> list[str]:
+    """Markdown rows: option × every split's headline metric (means over seeds)."""
+    cols = sorted({k for cells in table.values() for k in cells})
+    if not cols:
+        return []
+    out = ["Every option, mean over seeds:", "", "| option | " + " | ".join(esc(c) for c in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    out += [f"| {esc(opt)} | " + " | ".join(f"{cells[c]:.3f}" if c in cells else "–" for c in cols) + " |" for opt, cells in table.items()]
+    return out
+
+
+def _metric_html(table: dict[str, dict[str, float]]) -> str:
+    e = html.escape
+    cols = sorted({k for cells in table.values() for k in cells})
+    head = "<tr><th>option</th>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>"
+    rows = "".join(f"<tr><td>{e(opt)}</td>" + "".join(f"<td>{cells[c]:.3f}</td>" if c in cells else "<td>–</td>" for c in cols)
+                   + "</tr>" for opt, cells in table.items())  # fmt: skip
+    return f"<p>Every option, mean over seeds:</p><table id='metrics'>{head}{rows}</table>"
 
 
 def _img(path: Path, alt: str) -> str:
@@ -134,6 +169,7 @@ def render_html(data: dict[str, Any], plots: dict[str, Path], table: Any, pilot_
         f"{types}</table><p>Most often wrong: {wrong}.<br>Most often omitted: {omitted}.</p>{_img(plots['profile'], 'profile')}"
         f"<h2>Cleaning curve and options</h2>{_img(plots['cleaning_curve'], 'cleaning curve')}"
         "<table id='options'><tr>" + "".join(f"<th>{e(h)}</th>" for h in OPTION_HEAD) + f"</tr>{opts}</table>"
+        f"{_metric_html(data['strategy_table'])}"
         f"<h2>Most suspicious pairs</h2>{_gallery(table, pilot_data, gallery)}</body></html>\n"
     )
 
