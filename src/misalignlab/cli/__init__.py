@@ -32,6 +32,7 @@ from misalignlab.cli import data  # noqa: E402,F401
 from misalignlab.cli import diagnose  # noqa: E402,F401
 from misalignlab.cli import imagetext  # noqa: E402,F401
 from misalignlab.cli import compare  # noqa: E402,F401
+from misalignlab.cli import pilot  # noqa: E402,F401
 from misalignlab.cli import profiles  # noqa: E402,F401
 
 
