@@ -28,7 +28,8 @@ def hostile_folder(tmp_path):
 
 def test_diagnose_writes_outputs_quarantines_escapes_and_reuses_cache(hostile_folder, tmp_path, capsys):
     out = tmp_path / "diag"
-    argv = ["diagnose", str(hostile_folder / "captions.csv"), "--out", str(out), "--steps", "3", "--set", "embed.reweight_steps=2", "--image-size", "32"]
+    argv = ["diagnose", str(hostile_folder / "captions.csv"), "--out", str(out), "--steps", "3", "--set", "embed.reweight_steps=2", "--image-size", "32",
+            "--backbone", "scratch"]  # fmt: skip
     assert main(argv) == 0
     table = pd.read_parquet(out / "pairs.parquet")
     assert len(table) == 41  # 40 + the script caption; the escaping path is refused

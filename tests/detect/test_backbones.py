@@ -21,10 +21,20 @@ def test_parse_backbone_known_answers_and_errors(tmp_path):
     hf = parse_backbone(f"hf:{tmp_path}/ckpt")
     assert hf == {"backend": "hf", "model": {"path": str(tmp_path / "ckpt")}}
     assert backbone_name(hf["backend"], hf["model"]) == f"hf:{tmp_path / 'ckpt'}"
-    with pytest.raises(ValueError, match="valid: scratch, text:minilm, hf:PATH"):
+    with pytest.raises(ValueError, match="valid: auto, scratch, text:minilm, hf:PATH"):
         parse_backbone("clip")
     with pytest.raises(ValueError, match="needs a folder"):
         parse_backbone("hf:")
+
+
+def test_auto_is_text_minilm_only_where_the_extra_is_installed(monkeypatch, caplog):
+    from misalignlab.detect import backbones
+
+    monkeypatch.setattr(backbones, "hf_available", lambda: True)
+    assert parse_backbone("auto") == {"backend": "text:minilm"}
+    monkeypatch.setattr(backbones, "hf_available", lambda: False)
+    assert parse_backbone("auto") == {"backend": "scratch"}
+    assert "pip install 'misalignlab[hf]'" in caplog.text
 
 
 def test_missing_extra_names_the_install_command(monkeypatch):

@@ -79,7 +79,8 @@ def test_profiles_cli_on_a_real_diagnose_run(two_runs, tmp_path, capsys):
     pairs = make_scene_pairs(40, SceneCfg(size=32), InjectionCfg(outlier_rate=0.2, drop_rate=0.2), seed=0)
     data = write_dataset_folder(pairs, tmp_path / "data")
     run = tmp_path / "real"
-    assert main(["diagnose", str(data / "captions.csv"), "--out", str(run), "--steps", "3", "--set", "embed.reweight_steps=0"]) == 0
+    argv = ["diagnose", str(data / "captions.csv"), "--out", str(run), "--steps", "3", "--set", "embed.reweight_steps=0"]
+    assert main([*argv, "--backbone", "scratch"]) == 0
     out = tmp_path / "prof"
     assert main(["profiles", str(run), str(two_runs[1]), "--out", str(out)]) == 0
     real = load_profile(run)

@@ -56,7 +56,7 @@ def run_case(name: str) -> dict[str, torch.Tensor]:
 
 def diagnose_argv(data: Path, out: Path) -> list[str]:
     return ["diagnose", str(data), "--out", str(out), "--image-size", "16", "--steps", "4", "--folds", "3",
-            "--set", "embed.reweight_steps=2", "--set", "embed.train.batch_size=8"]  # fmt: skip
+            "--backbone", "scratch", "--set", "embed.reweight_steps=2", "--set", "embed.train.batch_size=8"]  # fmt: skip
 
 
 def imagetext_argv(out: Path) -> list[str]:

@@ -48,7 +48,7 @@ def diagnose_cmd(
     image_size: int = typer.Option(32, "--image-size", help="Images are decoded to this square size."),
     detector: Optional[list[str]] = typer.Option(None, "--detector", help="name[:key=value,...], repeatable."),
     schema: str = typer.Option("auto", "--schema", help="Caption slots: auto | scenes | fashion_mnist | infer | none."),
-    backbone: str = typer.Option("scratch", "--backbone", help=BACKBONE_HELP),
+    backbone: str = typer.Option("auto", "--backbone", help=BACKBONE_HELP),
     steps: int = typer.Option(1500, "--steps", help="Training steps per fold model."),
     folds: int = typer.Option(2, "--folds", help="Cross-fitting folds."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder (default OUT/cache)."),
