@@ -168,3 +168,15 @@ def test_cleaning_that_changes_no_caption_reuses_the_baseline_run(tmp_path):
         twin, base = got[("clean@0.25", seed)], got[("baseline", seed)]
         assert twin["same_as"] == "baseline" and twin["id/task_acc"] == base["id/task_acc"]
         assert "same_as" not in got[("filter", seed)]
+
+
+def test_spare_budget_buys_whole_extra_seeds_and_keeps_finished_runs(rendered):
+    out, cfg, data, _ = rendered
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["seeds"] == 2
+    before = runs(out)
+    result = run_pilot(data, replace(cfg, seeds=3), out, PILOT_SCENARIOS.get("perturb-task").scenario)
+    after = runs(out)
+    assert after[: len(before)] == before  # nothing retrained
+    assert sorted((r["option"], r["seed"]) for r in after[len(before):]) == [("baseline", 2), ("clean@0.25", 2), ("filter", 2)]
+    assert all(o.seeds == 3 for o in result.decision.outcomes)

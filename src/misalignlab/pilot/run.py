@@ -166,7 +166,8 @@ def run_pilot(
 def fingerprint(data: PilotData, cfg: PilotCfg) -> str:
     """Hash of the pairs and of every setting that changes a run's numbers (not the money, not the budget)."""
     h = hashlib.blake2b(digest_size=10)
-    settings = to_dict(dataclasses.replace(cfg, cost=CostModel(), budget_minutes=1.0))
+    # money, time box, seed count, threads and the gallery change no run's numbers
+    settings = to_dict(dataclasses.replace(cfg, cost=CostModel(), budget_minutes=1.0, seeds=1, threads=1, gallery=0))
     h.update(json.dumps(settings, sort_keys=True).encode())
     for pid, cap in zip(data.ids, data.captions, strict=True):
         h.update(f"{pid}\x00{cap}\x01".encode("utf-8", "surrogatepass"))
@@ -189,38 +190,61 @@ def _run_options(
     data: PilotData, score: np.ndarray, found: Any, flagged_rate: float, cfg: PilotCfg, plan: Plan,
     evaluate: Callable[[Any], dict[str, float]], run: RunDir, t0: float, budget: float, tick: Progress, key: str,
 ) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
-    """Train and score every (seed, option) of the plan, seed-major so a cut keeps whole seeds; finished runs reused."""
+    """Train and score every (seed, option), seed-major so a cut keeps whole seeds; finished runs reused.
+
+    The plan's seeds always start (a run that would overrun the budget is skipped and reported).
+    Beyond them, up to ``cfg.seeds``, another whole seed starts when the time left covers one more
+    seed at the pace measured on the last one: the timing probe is noisy on a busy machine, and
+    spare budget buys the decision a better estimate of the seed-to-seed spread.
+    """
     done = {(r["option"], r["seed"]): r for r in _previous(run) if r.get("key") == key and r.get("steps") == plan.steps}
-    total = plan.seeds * len(plan.options)
-    rows, skipped = [], []
-    per_run = plan.steps * plan.step_seconds + plan.eval_seconds
-    k = 0
-    for seed in range(plan.seeds):
-        for option in plan.options:
-            k += 1
-            if (option, seed) in done:
-                rows.append(done[(option, seed)])
-                continue
-            if time.monotonic() - t0 + per_run > budget - REPORT_RESERVE_S / 2:
-                skipped.append(f"{option}/seed{seed}")
-                continue
-            strategy, pairs = prepare(option, data, _aligned(found, data, score), flagged_rate, cfg)
-            twin = _baseline_twin(rows, seed, strategy.name, pairs, data)
-            if twin is not None:  # cleaning changed no caption: training would repeat the baseline bit for bit
-                row = twin | {"option": option, "seconds": 0.0, "same_as": "baseline"}
-                run.log(row)
-                rows.append(row)
-                tick("options", k, total)
-                continue
+    end = budget - REPORT_RESERVE_S / 2
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    seed_s = len(plan.options) * (plan.steps * plan.step_seconds + plan.eval_seconds)  # planned time of one seed
+    for seed in range(max(plan.seeds, cfg.seeds)):
+        if seed >= plan.seeds and time.monotonic() - t0 + seed_s > end:
+            break
+        start = time.monotonic()
+        total = max(plan.seeds, seed + 1) * len(plan.options)
+        trained = _run_seed(data, score, found, flagged_rate, cfg, plan, evaluate, run, seed, done, rows, skipped,
+                            lambda: time.monotonic() - t0 + seed_s / len(plan.options) > end, key,
+                            lambda: tick("options", len(rows), total))  # fmt: skip
+        if trained:
+            seed_s = (time.monotonic() - start) * len(plan.options) / trained
+    return rows, skipped
+
+
+def _run_seed(
+    data: PilotData, score: np.ndarray, found: Any, flagged_rate: float, cfg: PilotCfg, plan: Plan,
+    evaluate: Callable[[Any], dict[str, float]], run: RunDir, seed: int, done: dict, rows: list, skipped: list,
+    over_budget: Callable[[], bool], key: str, tick: Callable[[], None],
+) -> int:  # fmt: skip
+    """Every option of one seed (appends to ``rows`` / ``skipped``); returns how many runs trained."""
+    trained = 0
+    for option in plan.options:
+        if (option, seed) in done:
+            rows.append(done[(option, seed)])
+            continue
+        if over_budget():
+            skipped.append(f"{option}/seed{seed}")
+            continue
+        strategy, pairs = prepare(option, data, _aligned(found, data, score), flagged_rate, cfg)
+        twin = _baseline_twin(rows, seed, strategy.name, pairs, data)
+        if twin is not None:  # cleaning changed no caption: training would repeat the baseline bit for bit
+            row = twin | {"option": option, "seconds": 0.0, "same_as": "baseline"}
+        else:
             start = time.perf_counter()
             fitted = fit_strategy(strategy, pairs, _train_cfg(cfg, plan.steps, seed, len(pairs), data.image_size), found)
             metrics = evaluate(fitted.model)
-            row = {"stage": "run", "key": key, "option": option, "seed": seed, "steps": plan.steps, "n_trained": len(fitted.pairs),
-                   "seconds": time.perf_counter() - start, "strategy": strategy.params()} | metrics  # fmt: skip
-            run.log(row)
-            rows.append(row)
-            tick("options", k, total)
-    return rows, skipped
+            row = {"stage": "run", "key": key, "option": option, "seed": seed, "steps": plan.steps,
+                   "n_trained": len(fitted.pairs), "seconds": time.perf_counter() - start,
+                   "strategy": strategy.params()} | metrics  # fmt: skip
+            trained += 1
+        run.log(row)
+        rows.append(row)
+        tick()
+    return trained
 
 
 def _baseline_twin(rows: list[dict[str, Any]], seed: int, strategy: str, pairs: Any, data: PilotData) -> dict[str, Any] | None:
