@@ -18,6 +18,16 @@ TINY = PilotCfg(budget_minutes=5, n_train=96, n_fit=48, n_test=48, batch_size=32
 HOSTILE = "<script>alert('x')</script><b>bold</b> & `tick`"
 
 
+def user_pairs_with_hostile_caption(scenario: str, name: str, at: int):
+    """Rendered pairs handed over as user data (no truth), one caption replaced by HOSTILE; (data, cfg)."""
+    chosen = PILOT_SCENARIOS.get(scenario)
+    cfg = chosen.config(TINY)
+    scenes = render_builtin(chosen.scenario, cfg.task, cfg)
+    caps = list(scenes.captions)
+    caps[at] = HOSTILE
+    return PilotData(name, scenes.ids, scenes.images, tuple(caps)), cfg
+
+
 def runs(out):
     return [r for r in read_jsonl(out / "results.jsonl") if r.get("stage") == "run"]
 
@@ -69,12 +79,7 @@ def test_rerun_with_other_costs_redecides_without_training(rendered, tmp_path):
 
 
 def test_user_pairs_without_truth_use_removal_and_heldout_retrieval(tmp_path):
-    chosen = PILOT_SCENARIOS.get("outliers")
-    cfg = chosen.config(TINY)
-    scenes = render_builtin(chosen.scenario, cfg.task, cfg)
-    caps = list(scenes.captions)
-    caps[3] = HOSTILE
-    data = PilotData("user-data", scenes.ids, scenes.images, tuple(caps))
+    data, cfg = user_pairs_with_hostile_caption("outliers", "user-data", at=3)
     result = run_pilot(data, cfg, tmp_path)
     assert result.metric == "id/image_to_text_R@1"
     got = runs(tmp_path)

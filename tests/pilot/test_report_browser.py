@@ -11,10 +11,9 @@ import shutil
 import numpy as np
 import pytest
 
-from misalignlab.pilot import PILOT_SCENARIOS, run_pilot
-from misalignlab.pilot.data import PilotData, render_builtin
+from misalignlab.pilot import run_pilot
 
-from .test_pilot_run import HOSTILE, TINY
+from .test_pilot_run import HOSTILE, user_pairs_with_hostile_caption
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -38,12 +37,7 @@ def _browser_or_skip():
 
 def test_report_loads_cleanly_and_shows_html_captions_as_text(tmp_path):
     sync_api = _browser_or_skip()
-    chosen = PILOT_SCENARIOS.get("perturb-task")
-    cfg = chosen.config(TINY)
-    scenes = render_builtin(chosen.scenario, cfg.task, cfg)
-    caps = list(scenes.captions)
-    caps[5] = HOSTILE
-    data = PilotData("browser<test>", scenes.ids, scenes.images, tuple(caps))
+    data, cfg = user_pairs_with_hostile_caption("perturb-task", "browser<test>", at=5)
     run_pilot(data, cfg, tmp_path)
     messages = []
     with sync_api.sync_playwright() as p:
