@@ -101,7 +101,9 @@ def read_file(root: Path, ref: Any, max_bytes: int) -> tuple[bytes, Path]:
         if st.st_size > max_bytes:
             raise PairError(IMAGE_TOO_LARGE, f"{ref!r} has {st.st_size} bytes, limit {max_bytes}")
         with open(path, "rb") as fh:
-            return fh.read(max_bytes + 1), path
+            # sized by the stat: read(n) allocates n bytes up front, and a 64 MB buffer per small
+            # image would dominate ingestion's memory; +1 shows a file that grew since the stat
+            return fh.read(min(st.st_size, max_bytes) + 1), path
     except FileNotFoundError:
         raise PairError(IMAGE_MISSING, f"image file {ref!r} not found under {root}") from None
     except OSError as err:
