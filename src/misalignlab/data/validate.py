@@ -102,7 +102,8 @@ def read_file(root: Path, ref: Any, max_bytes: int) -> tuple[bytes, Path]:
             raise PairError(IMAGE_TOO_LARGE, f"{ref!r} has {st.st_size} bytes, limit {max_bytes}")
         with open(path, "rb") as fh:
             # sized by the stat: read(n) allocates n bytes up front, and a 64 MB buffer per small
-            # image would dominate ingestion's memory; +1 shows a file that grew since the stat
+            # image would dominate ingestion's memory; a file that grows after the stat is cut at
+            # its stat size (+1) and then fails to decode as truncated rather than being read whole
             return fh.read(min(st.st_size, max_bytes) + 1), path
     except FileNotFoundError:
         raise PairError(IMAGE_MISSING, f"image file {ref!r} not found under {root}") from None
