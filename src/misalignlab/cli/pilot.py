@@ -33,7 +33,8 @@ def read_task(path: Path) -> PilotTask:
 def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, image_size: int, out: Path):  # noqa: ANN202
     """(PilotData, rendering Scenario or None) for the built-in data, a render folder or a user dataset."""
     from misalignlab.compare_presets import Scenario
-    from misalignlab.data.ingest import IngestCfg, PairChunk, open_pairs
+    from misalignlab.data.image_store import store_pairs
+    from misalignlab.data.ingest import IngestCfg, open_pairs
     from misalignlab.data.scene_dataset import read_dataset_folder
 
     if data is None:
@@ -44,8 +45,8 @@ def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, image_size: i
         scenario = Scenario(f"folder:{data.name}", pairs.scene_cfg, pairs.inj_cfg, cfg.task.train_shifts)
         return PilotData.from_scenes(scenario.name, pairs), scenario
     stream = open_pairs(data, IngestCfg(image_size=image_size), quarantine_dir=out)
-    chunk = PairChunk.concat(list(stream))
-    return PilotData(data.name, chunk.ids, chunk.images, chunk.captions), None
+    pairs = store_pairs(stream, out / "cache")  # images on disk (memmap), decoded chunk by chunk
+    return PilotData(data.name, pairs.ids, pairs.images, pairs.captions), None
 
 
 @app.command("pilot")

@@ -34,6 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from misalignlab.config import to_dict
+from misalignlab.data.image_store import update_hash
 from misalignlab.registry import Registry
 from misalignlab.runs import atomic_write_bytes
 
@@ -128,7 +129,7 @@ def cache_key(
     for pid, cap in zip(ids, captions, strict=True):
         h.update(pid.encode("utf-8", "surrogatepass") + b"\x00" + cap.encode("utf-8", "surrogatepass") + b"\x01")
     h.update(str(images.shape).encode())
-    h.update(np.ascontiguousarray(images).data)
+    update_hash(h, images)  # slice by slice: a memmap store is never copied whole
     return h.hexdigest()
 
 

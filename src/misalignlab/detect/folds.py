@@ -25,6 +25,7 @@ from misalignlab.train.distributed import alone, barrier, current
 
 log = logging.getLogger(__name__)
 PARTS_DIR = "folds"
+EMBED_ROWS = 16384  # held-out images embedded per gather (16384 × 64·64·3 bytes ≈ 200 MB)
 Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # held-out pair indices (n,), image codes (n, D), text codes (n, D)
 
 
@@ -50,7 +51,10 @@ def _fit_one(backend: Any, k: int, images: np.ndarray, caps: Sequence[str], fold
     backend.fit_fold(k, images[train], [caps[i] for i in train])
     if not held.size:
         return held, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
-    img = unit(backend.embed_images(k, images[held]))
+    # held-out images are gathered a slice at a time, so a memmap store is never copied whole; the
+    # slice is a multiple of every backend's batch size, so the batches (and the codes) are unchanged
+    img = unit(np.concatenate([backend.embed_images(k, images[held[s : s + EMBED_ROWS]])
+                               for s in range(0, held.size, EMBED_ROWS)]))  # fmt: skip
     txt = unit(backend.embed_texts(k, [caps[i] for i in held]))
     return held, img, txt
 

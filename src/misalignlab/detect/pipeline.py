@@ -3,8 +3,9 @@
 :func:`diagnose_pairs` works on in-memory pairs and returns a :class:`Diagnosis` (a per-pair table
 and a summary); :func:`run_diagnosis` reads a user dataset through
 :func:`~misalignlab.data.ingest.open_pairs` (bad rows quarantined), diagnoses it and writes
-``pairs.parquet``, ``summary.json`` and ``gallery.html`` to the output folder. Embeddings (and
-the fold models) are cached under ``<out>/cache`` unless another cache folder is given.
+``pairs.parquet``, ``summary.json`` and ``gallery.html`` to the output folder. Decoded images
+(:mod:`~misalignlab.data.image_store`), embeddings and the fold models are cached under
+``<out>/cache`` unless another cache folder is given.
 Progress is reported through an optional ``progress(stage, done, total)`` callable; this module
 prints nothing.
 """
@@ -104,7 +105,7 @@ def diagnose_pairs(
     ids: Sequence[str], images: np.ndarray, captions: Sequence[str], cfg: DiagnoseCfg = DiagnoseCfg(),
     cache_dir: Path | None = None, progress: Progress | None = None,
 ) -> Diagnosis:  # fmt: skip
-    """Diagnose in-memory pairs (ids unique; images (N, S, S, 3) uint8)."""
+    """Diagnose pairs (ids unique; images (N, S, S, 3) uint8, in memory or a memmap read in slices)."""
     tick = progress or (lambda stage, done, total: None)
     tick("embedding", 0, cfg.embed.folds)
     emb = crossfit_embeddings(ids, images, captions, cfg.embed, cache_dir, on_fold=lambda k, n: tick("embedding", k + 1, n))
@@ -174,20 +175,17 @@ def run_diagnosis(
     Under ``torchrun`` the fold models are shared out over the ranks (:mod:`~misalignlab.detect.folds`)
     and rank 0 alone scores and writes; the other ranks return an empty dict.
     """
-    from misalignlab.data.ingest import PairChunk
+    from misalignlab.data.image_store import store_pairs
     from misalignlab.report.gallery import write_gallery
 
     out = Path(out)
-    chunks = []
-    for chunk in stream:
-        chunks.append(chunk)
-        if progress is not None:
-            progress("reading", sum(len(c) for c in chunks), 0)
-    pairs = PairChunk.concat(chunks)
+    cache = cache_dir or out / "cache"
+    # decoded images go chunk by chunk to a memmap on disk: a million pairs never sit in memory at once
+    pairs = store_pairs(stream, cache, on_chunk=None if progress is None else lambda n: progress("reading", n, 0))
     if not current().is_main:  # a torchrun rank other than 0: train its share of the folds; rank 0 writes
-        crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache_dir or out / "cache")
+        crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache)
         return {}
-    diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache_dir or out / "cache", progress)
+    diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress)
     table = diag.table.assign(caption=list(pairs.captions), source_line=[r.line for r in pairs.rows])
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)

@@ -22,6 +22,7 @@ import numpy as np
 
 from misalignlab.compare_presets import Scenario
 from misalignlab.config import to_dict
+from misalignlab.data.image_store import update_hash
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import Diagnosis, DiagnoseCfg, diagnose_pairs
 from misalignlab.pilot.config import CostModel, PilotCfg
@@ -171,7 +172,7 @@ def fingerprint(data: PilotData, cfg: PilotCfg) -> str:
     h.update(json.dumps(settings, sort_keys=True).encode())
     for pid, cap in zip(data.ids, data.captions, strict=True):
         h.update(f"{pid}\x00{cap}\x01".encode("utf-8", "surrogatepass"))
-    h.update(np.ascontiguousarray(data.images).data)
+    update_hash(h, data.images)  # slice by slice: user images may be a memmap store
     return h.hexdigest()
 
 
