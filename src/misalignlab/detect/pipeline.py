@@ -1,7 +1,7 @@
 """Diagnose image–caption pairs: cross-fitted codes → detectors → slot typing → explanations.
 
-:func:`diagnose_pairs` works on pairs (images in memory or a memmap store) and returns a :class:`Diagnosis` (a per-pair table
-and a summary); :func:`run_diagnosis` reads a user dataset through
+:func:`diagnose_pairs` works on pairs (images in memory or a memmap store) and returns a
+:class:`Diagnosis` (a per-pair table and a summary); :func:`run_diagnosis` reads a user dataset through
 :func:`~misalignlab.data.ingest.open_pairs` (bad rows quarantined), diagnoses it and writes
 ``pairs.parquet``, ``summary.json`` and ``gallery.html`` to the output folder. Decoded images
 (:mod:`~misalignlab.data.image_store`), embeddings and the fold models are cached under
