@@ -39,7 +39,7 @@ from misalignlab.train.trainer import Callback, TrainCfg
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 PROBE_STEPS = 30  # steps of the timing run that sizes the plan
-REPORT_RESERVE_S = 10.0  # budget kept for scoring the decision and writing the report
+REPORT_RESERVE_S = 15.0  # budget kept for scoring the decision and writing the report
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -199,7 +199,7 @@ def _run_options(
     spare budget buys the decision a better estimate of the seed-to-seed spread.
     """
     done = {(r["option"], r["seed"]): r for r in _previous(run) if r.get("key") == key and r.get("steps") == plan.steps}
-    end = budget - REPORT_RESERVE_S / 2
+    end = budget - REPORT_RESERVE_S
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     seed_s = len(plan.options) * (plan.steps * plan.step_seconds + plan.eval_seconds)  # planned time of one seed
@@ -208,8 +208,10 @@ def _run_options(
             break
         start = time.monotonic()
         total = max(plan.seeds, seed + 1) * len(plan.options)
+        # a run starts only if the slowest run seen so far would still end in time (options differ in cost)
+        longest = lambda: max([r["seconds"] for r in rows if r.get("seconds")] + [seed_s / len(plan.options)])  # noqa: E731
         trained = _run_seed(data, score, found, flagged_rate, cfg, plan, evaluate, run, seed, done, rows, skipped,
-                            lambda: time.monotonic() - t0 + seed_s / len(plan.options) > end, key,
+                            lambda: time.monotonic() - t0 + longest() > end, key,
                             lambda: tick("options", len(rows), total))  # fmt: skip
         if trained:
             seed_s = (time.monotonic() - start) * len(plan.options) / trained
