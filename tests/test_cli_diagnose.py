@@ -58,9 +58,11 @@ def test_diagnose_rejects_unknown_detector(hostile_folder, tmp_path):
 
 
 def test_benchmark_detect_smoke(tmp_path):
-    out = tmp_path / "bench"
-    argv = ["benchmark-detect", "--out", str(out), "--set", "n=120", "--set", "fashion_n=0", "--set", "steps=3", "--set", "reweight_steps=2"]
+    out, shared = tmp_path / "bench", tmp_path / "shared-cache"
+    argv = ["benchmark-detect", "--out", str(out), "--set", "n=120", "--set", "fashion_n=0", "--set", "steps=3", "--set", "reweight_steps=2",
+            "--set", f"cache={shared}"]  # fmt: skip
     assert main(argv) == 0
+    assert len(list(shared.glob("*/embeddings.npz"))) == 1 and not (out / "cache").exists()  # codes go to the shared cache
     table = pd.read_csv(out / "benchmark_detect.csv")
     assert set(table["detector"]) == {"similarity", "neighbourhood", "pair_loss", "slot_swap", "combined"}
     assert np.isfinite(table["auroc"]).all()

@@ -31,7 +31,7 @@ class SlotSwap(Detector):
     def detect(self, view: PairView) -> DetectionResult:
         self.check(view)
         assert view.slots is not None
-        typed = classify(view.slots, view.fold, self.typing_cfg)
+        typed = classify(view.slots, view.fold, self.typing_cfg, view.image_emb, view.text_emb)
         z = typed.margin_z
         top = z.max(axis=1) if z.shape[1] else np.full(len(view), -np.inf, dtype=np.float32)
         finite = np.isfinite(top)
