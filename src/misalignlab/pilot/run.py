@@ -204,12 +204,12 @@ def _run_options(
     skipped: list[str] = []
     seed_s = len(plan.options) * (plan.steps * plan.step_seconds + plan.eval_seconds)  # planned time of one seed
     for seed in range(max(plan.seeds, cfg.seeds)):
-        if seed >= plan.seeds and time.monotonic() - t0 + seed_s > end:
+        # a run starts only if the slowest run seen so far would still end in time (options differ in cost)
+        longest = lambda: max([r["seconds"] for r in rows if r.get("seconds")] + [seed_s / len(plan.options)])  # noqa: E731
+        if seed >= plan.seeds and time.monotonic() - t0 + max(seed_s, len(plan.options) * longest()) > end:
             break
         start = time.monotonic()
         total = max(plan.seeds, seed + 1) * len(plan.options)
-        # a run starts only if the slowest run seen so far would still end in time (options differ in cost)
-        longest = lambda: max([r["seconds"] for r in rows if r.get("seconds")] + [seed_s / len(plan.options)])  # noqa: E731
         trained = _run_seed(data, score, found, flagged_rate, cfg, plan, evaluate, run, seed, done, rows, skipped,
                             lambda: time.monotonic() - t0 + longest() > end, key,
                             lambda: tick("options", len(rows), total))  # fmt: skip
