@@ -187,3 +187,18 @@ def test_spare_budget_buys_whole_extra_seeds_and_keeps_finished_runs(rendered):
     assert after[: len(before)] == before  # nothing retrained
     assert sorted((r["option"], r["seed"]) for r in after[len(before):]) == [("baseline", 2), ("clean@0.25", 2), ("filter", 2)]
     assert all(o.seeds == 3 for o in result.decision.outcomes)
+
+
+def test_pilot_diagnoses_with_a_pretrained_backbone_chosen_by_flag(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from tests.detect.test_hf_clip import save_tiny_clip
+
+    clip = save_tiny_clip(tmp_path / "clip")
+    out = tmp_path / "pilot"
+    assert main(["pilot", "--out", str(out), "--backbone", f"hf:{clip}", *TINY_SETS]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["pilot"]["backbone"] == f"hf:{clip}"
+    cache = [p for p in (out / "cache").iterdir() if p.is_dir()]
+    assert len(cache) == 1 and not (cache[0] / "models" / "fold1").exists()  # one pretrained model, no fold models
+    assert main(["pilot", "--out", str(out), "--backbone", "clipper"]) == 2
+    assert "unknown backbone 'clipper'" in capsys.readouterr().err

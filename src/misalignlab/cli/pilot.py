@@ -14,6 +14,7 @@ import typer
 from misalignlab.cli import app, invoked_argv
 from misalignlab.cli.diagnose import _Bars, _progress
 from misalignlab.config import from_dict, with_overrides
+from misalignlab.detect.backbones import BACKBONE_HELP
 from misalignlab.pilot import PILOT_SCENARIOS, PilotCfg, PilotTask, run_pilot
 from misalignlab.pilot.data import PilotData, render_builtin
 
@@ -59,6 +60,7 @@ def pilot_cmd(
     scenario: str = typer.Option("default", "--scenario", help=f"Built-in data: {', '.join(PILOT_SCENARIOS.names())}."),
     out: Path = typer.Option(Path("runs/pilot"), "--out", help="Output folder (rerun reuses finished runs)."),
     image_size: int = typer.Option(32, "--image-size", help="User images are decoded to this square size."),
+    backbone: str = typer.Option("scratch", "--backbone", help="The diagnosis's embeddings: " + BACKBONE_HELP),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Setting key=value, e.g. seeds=2, cost.min_gain_points=1."),
 ) -> None:
     """Diagnose, measure cleaning vs model-side strategies within a budget, and recommend clean / adapt / stop."""
@@ -69,7 +71,7 @@ def pilot_cmd(
         cfg = replace(cfg, task=read_task(task))
     money = [f"cost.cost_per_caption={cost_per_caption}"] if cost_per_caption is not None else []
     money += [f"cost.value_per_point={value_per_point}"] if value_per_point is not None else []
-    cfg = with_overrides(cfg, [*money, *(set_ or [])])
+    cfg = with_overrides(replace(cfg, backbone=backbone), [*money, *(set_ or [])])
     pilot_data, render_scenario = _load(data, scenario, cfg, image_size, out)
     with _progress() as progress:
         result = run_pilot(pilot_data, cfg, out, render_scenario, _Bars(progress), invoked_argv(), started)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from misalignlab.data.factors import SEMANTIC, check_factor_names
+from misalignlab.detect.backbones import parse_backbone
 from misalignlab.evaluate.shift import FactorShift
 from misalignlab.models.pair_model import ModelCfg
 
@@ -102,6 +103,7 @@ class PilotCfg:
     data_seed: int = 0
     threads: int = 1  # torch threads; tiny models run fastest on one
     gallery: int = 24  # most suspicious pairs shown in the report
+    backbone: str = "scratch"  # the diagnosis's embeddings: scratch | text:minilm | hf:PATH (see detect.backbones)
 
     def __post_init__(self) -> None:
         if self.budget_minutes <= 0:
@@ -112,6 +114,7 @@ class PilotCfg:
             raise ValueError(f"need 1 <= min_steps <= max_steps, got {self.min_steps}, {self.max_steps}")
         if self.seeds < 1 or self.batch_size < 2 or min(self.n_train, self.n_fit, self.n_test) < 2:
             raise ValueError("seeds >= 1, batch_size >= 2 and n_train / n_fit / n_test >= 2 are required")
+        parse_backbone(self.backbone)  # unknown specs raise here, before any work
         unknown = sorted(set(self.adapt) - {"filter", "reweight", "robust", "augment", "multipositive"})
         if unknown:
             raise ValueError(f"unknown adapt option(s) {unknown}; valid: filter, reweight, robust, augment, multipositive")

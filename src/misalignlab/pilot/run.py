@@ -23,6 +23,7 @@ import numpy as np
 from misalignlab.compare_presets import Scenario
 from misalignlab.config import to_dict
 from misalignlab.data.image_store import update_hash
+from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import Diagnosis, DiagnoseCfg, diagnose_pairs
 from misalignlab.pilot.config import CostModel, PilotCfg
@@ -68,7 +69,8 @@ def _diagnose(data: PilotData, cfg: PilotCfg, detect_steps: int, out: Path, prog
     train = {"steps": detect_steps, "batch_size": min(cfg.batch_size, len(data) // 2), "lr": cfg.lr,
              "schedule": "cosine", "warmup_steps": min(50, detect_steps // 5)}  # fmt: skip
     model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
-    dcfg = DiagnoseCfg(EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0))
+    embed = EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0)
+    dcfg = DiagnoseCfg(dataclasses.replace(embed, **parse_backbone(cfg.backbone)))  # type: ignore[arg-type]
     return diagnose_pairs(list(data.ids), data.images, data.captions, dcfg, out / "cache", progress)
 
 
