@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from misalignlab.detect.base import DetectionResult
 from misalignlab.pilot.config import PilotCfg, PilotTask
 from misalignlab.pilot.data import PilotData, heldout_split
 from misalignlab.pilot.options import cleaned, most_suspicious, option_names, plan_runs, prepare
@@ -38,13 +37,12 @@ def test_cleaning_removes_the_flagged_pairs_when_truth_is_unknown():
 
 
 def test_prepare_builds_the_named_strategy():
-    found = DetectionResult("combined", np.arange(6).astype(str), SCORE)
     cfg = PilotCfg(task=PilotTask(tasks=("shape",), nuisance=("background",)))
-    strategy, _ = prepare("filter", data(True), found, flagged_rate=0.9, cfg=cfg)
+    strategy, _ = prepare("filter", data(True), SCORE, flagged_rate=0.9, cfg=cfg)
     assert strategy.name == "filter" and strategy.fraction == 0.5  # flagged rate capped at 50 %
-    strategy, _ = prepare("augment", data(True), found, 0.1, cfg)
+    strategy, _ = prepare("augment", data(True), SCORE, 0.1, cfg)
     assert strategy.params()["omit"] == {"background": 1.0}
-    strategy, pairs = prepare("clean@0.5", data(True), found, 0.1, cfg)
+    strategy, pairs = prepare("clean@0.5", data(True), SCORE, 0.1, cfg)
     assert strategy.name == "baseline" and pairs.captions[1] == "clean 1"
 
 

@@ -24,6 +24,7 @@ from misalignlab.data.inject import InjectionCfg
 from misalignlab.data.scene_dataset import ScenePairs
 from misalignlab.evaluate.downstream_tasks import retrieval_metrics
 from misalignlab.models.pair_model import ImageTextModel
+from misalignlab.strategies import PairSet
 from misalignlab.pilot.config import PilotCfg, PilotTask
 from misalignlab.train.imagetext import embed
 
@@ -58,6 +59,10 @@ class PilotData:
     @property
     def image_size(self) -> int:
         return int(self.images.shape[1])
+
+    def pairs(self) -> PairSet:
+        """The pairs as a strategy sees them (ids kept, so detector results match by id)."""
+        return PairSet(self.images, self.captions, np.asarray(self.ids), None, self.template)
 
     @classmethod
     def from_scenes(cls, name: str, pairs: ScenePairs) -> PilotData:

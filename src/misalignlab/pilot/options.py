@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from misalignlab.detect.base import DetectionResult
 from misalignlab.pilot.config import PilotCfg
 from misalignlab.pilot.data import PilotData
 from misalignlab.pilot.decision import BASELINE, clean_fraction, clean_option
@@ -42,21 +41,24 @@ def most_suspicious(score: np.ndarray, fraction: float) -> np.ndarray:
 def cleaned(data: PilotData, score: np.ndarray, fraction: float) -> PairSet:
     """The pairs after a person fixed (truth known) or removed (unknown) the most suspicious ``fraction``."""
     picked = most_suspicious(score, fraction)
-    pairs = PairSet(data.images, data.captions, np.asarray(data.ids), None, data.template)
+    pairs = data.pairs()
     if data.clean_captions is None:
         return pairs.subset(~picked)
     fixed = [clean if hit else cap for cap, clean, hit in zip(data.captions, data.clean_captions, picked, strict=True)]
     return pairs.with_captions(fixed)
 
 
-def prepare(option: str, data: PilotData, found: DetectionResult, flagged_rate: float, cfg: PilotCfg) -> tuple[Strategy, PairSet]:
-    """The strategy and the pairs one option trains on (``found``: the combined score, aligned with ``data``)."""
-    pairs = PairSet(data.images, data.captions, np.asarray(data.ids), None, data.template)
+def prepare(option: str, data: PilotData, score: np.ndarray, flagged_rate: float, cfg: PilotCfg) -> tuple[Strategy, PairSet]:
+    """The strategy and the pairs one option trains on (``score``: the combined score, aligned with ``data``).
+
+    ``filter`` and ``reweight`` read their scores from the detector result given to the trainer (by pair id).
+    """
+    pairs = data.pairs()
     fraction = clean_fraction(option)
     if option == BASELINE:
         return build_strategy("baseline"), pairs
     if fraction is not None:
-        return build_strategy("baseline"), cleaned(data, found.score, fraction)
+        return build_strategy("baseline"), cleaned(data, score, fraction)
     if option == "filter":
         lo, hi = FILTER_RANGE
         return build_strategy("filter", fraction=float(np.clip(flagged_rate, lo, hi))), pairs

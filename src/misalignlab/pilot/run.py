@@ -88,10 +88,9 @@ class _StepClock(Callback):
 def _measure_speed(data: PilotData, cfg: PilotCfg, evaluate: Callable[[Any], dict[str, float]]) -> tuple[float, float]:
     """Seconds per training step, and per run outside the steps (building, scoring), from a short timing run."""
     icfg = _train_cfg(cfg, PROBE_STEPS, 0, len(data), data.image_size)
-    pairs = prepare("baseline", data, None, 0.0, cfg)[1]  # type: ignore[arg-type]
     clock = _StepClock(skip=5)
     start = time.perf_counter()
-    fitted = fit_strategy(build_strategy("baseline"), pairs, icfg, callbacks=[clock])
+    fitted = fit_strategy(build_strategy("baseline"), data.pairs(), icfg, callbacks=[clock])
     total = time.perf_counter() - start
     step_s = (clock.marks[-1] - clock.marks[0]) / max(len(clock.marks) - 1, 1)
     start = time.perf_counter()
@@ -129,10 +128,11 @@ def run_pilot(
     plan_path = out / "plan.json"
     key = fingerprint(data, cfg)
     saved = _read_plan(plan_path, key)
-    probe_eval = scene_evaluator(scenario, cfg.task, cfg)[0] if scenario is not None else None
+    if scenario is not None:  # rendered: probes on fresh test scenes, known before the diagnosis
+        evaluate, metric = scene_evaluator(scenario, cfg.task, cfg)
     if saved is None:
         tick("timing", 0, 1)
-        step_s, eval_s = _measure_speed(data, cfg, probe_eval or (lambda m: {}))
+        step_s, eval_s = _measure_speed(data, cfg, evaluate if scenario is not None else (lambda m: {}))
         tick("timing", 1, 1)
         detect_steps = int(np.clip(cfg.detect_share * budget / (2 * step_s), 20, cfg.detect_steps))
     else:
@@ -141,17 +141,14 @@ def run_pilot(
     found = diag.results["combined"]
     profile = misalignment_profile(diag, data.captions, "auto", data.kind)
     if scenario is not None:
-        train, score = data, found.score
-        evaluate, metric = scene_evaluator(scenario, cfg.task, cfg)
-        n_test = cfg.n_test
-    else:
+        train, score, n_test = data, found.score, cfg.n_test
+    else:  # user pairs: retrieval on held-out pairs the diagnosis typed aligned
         aligned = diag.table["type"].to_numpy() == "aligned"
         train, test = heldout_split(data, aligned, 0.2, cfg.data_seed)
         index = {pid: i for i, pid in enumerate(data.ids)}
         score = found.score[[index[pid] for pid in train.ids]]
         evaluate, metric = retrieval_evaluator(test)
         n_test = len(test)
-        eval_s = eval_s or 1.0
     options = option_names(cfg)
     plan = saved or plan_runs(cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps)
     write_json(plan_path, dataclasses.asdict(plan) | {"key": key})
@@ -234,7 +231,7 @@ def _run_seed(
         if over_budget():
             skipped.append(f"{option}/seed{seed}")
             continue
-        strategy, pairs = prepare(option, data, _aligned(found, data, score), flagged_rate, cfg)
+        strategy, pairs = prepare(option, data, score, flagged_rate, cfg)
         twin = _baseline_twin(rows, seed, strategy.name, pairs, data)
         if twin is not None:  # cleaning changed no caption: training would repeat the baseline bit for bit
             row = twin | {"option": option, "seconds": 0.0, "same_as": "baseline"}
@@ -261,10 +258,3 @@ def _baseline_twin(rows: list[dict[str, Any]], seed: int, strategy: str, pairs: 
 
 def _previous(run: RunDir) -> list[dict[str, Any]]:
     return [r for r in read_jsonl(run.results_path) if r.get("stage") == "run"] if run.results_path.is_file() else []
-
-
-def _aligned(found: Any, data: PilotData, score: np.ndarray) -> Any:
-    """``found`` with its score replaced by ``score`` (aligned with ``data``'s pairs) for ``cleaned``."""
-    from misalignlab.detect.base import DetectionResult
-
-    return DetectionResult(found.detector, np.asarray(data.ids), np.asarray(score))
