@@ -202,3 +202,27 @@ def test_pilot_diagnoses_with_a_pretrained_backbone_chosen_by_flag(tmp_path, cap
     assert len(cache) == 1 and not (cache[0] / "models" / "fold1").exists()  # one pretrained model, no fold models
     assert main(["pilot", "--out", str(out), "--backbone", "clipper"]) == 2
     assert "unknown backbone 'clipper'" in capsys.readouterr().err
+
+
+def test_an_option_that_cannot_train_is_reported_and_the_pilot_goes_on(tmp_path, monkeypatch):
+    import misalignlab.pilot.run as pilot_run
+
+    real = pilot_run.fit_strategy
+
+    def fit(strategy, pairs, icfg, found=None, callbacks=()):
+        if strategy.name == "filter":
+            raise ValueError("filter left 3 pairs, fewer than batch_size 32")
+        return real(strategy, pairs, icfg, found, callbacks)
+
+    monkeypatch.setattr(pilot_run, "fit_strategy", fit)
+    chosen = PILOT_SCENARIOS.get("perturb-task")
+    cfg = chosen.config(TINY)
+    result = run_pilot(render_builtin(chosen.scenario, cfg.task, cfg), cfg, tmp_path, chosen.scenario)
+    assert {r["option"] for r in runs(tmp_path)} == {"baseline", "clean@0.25"}
+    failed = [r for r in read_jsonl(tmp_path / "results.jsonl") if r.get("stage") == "failed"]
+    assert [(r["option"], r["seed"]) for r in failed] == [("filter", 0), ("filter", 1)]
+    assert "fewer than batch_size" in failed[0]["error"]
+    assert [o.option for o in result.decision.outcomes] == ["clean@0.25"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["skipped_runs"][0].startswith("filter/seed0 (failed: filter left 3 pairs")
+    assert "Runs not done" in (tmp_path / "report.html").read_text()

@@ -229,7 +229,7 @@ def _run_seed(
             rows.append(done[(option, seed)])
             continue
         if over_budget():
-            skipped.append(f"{option}/seed{seed}")
+            skipped.append(f"{option}/seed{seed} (budget)")
             continue
         strategy, pairs = prepare(option, data, score, flagged_rate, cfg)
         twin = _baseline_twin(rows, seed, strategy.name, pairs, data)
@@ -237,7 +237,13 @@ def _run_seed(
             row = twin | {"option": option, "seconds": 0.0, "same_as": "baseline"}
         else:
             start = time.perf_counter()
-            fitted = fit_strategy(strategy, pairs, _train_cfg(cfg, plan.steps, seed, len(pairs), data.image_size), found)
+            try:
+                fitted = fit_strategy(strategy, pairs, _train_cfg(cfg, plan.steps, seed, len(pairs), data.image_size), found)
+            except ValueError as exc:  # one option that cannot train (e.g. too few pairs left) must not end the pilot
+                log.warning("pilot option %s seed %d failed: %s", option, seed, exc)
+                run.log({"stage": "failed", "key": key, "option": option, "seed": seed, "error": str(exc)})
+                skipped.append(f"{option}/seed{seed} (failed: {exc})")
+                continue
             metrics = evaluate(fitted.model)
             row = {"stage": "run", "key": key, "option": option, "seed": seed, "steps": plan.steps,
                    "n_trained": len(fitted.pairs), "seconds": time.perf_counter() - start,

@@ -119,7 +119,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines += ["", *_metric_table(data["strategy_table"], lambda c: c)]
     lines += ["", "![cleaning curve](plots/cleaning_curve.png)", "", "![profile](plots/profile.png)", ""]
     if data["skipped_runs"]:
-        lines += [f"Runs skipped to stay within the budget: {', '.join(data['skipped_runs'])}.", ""]
+        lines += [f"Runs not done: {_md(', '.join(data['skipped_runs']))}.", ""]
     return "\n".join(lines)
 
 
@@ -170,7 +170,8 @@ def render_html(data: dict[str, Any], plots: dict[str, Path], table: Any, pilot_
         f"<h2>Cleaning curve and options</h2>{_img(plots['cleaning_curve'], 'cleaning curve')}"
         "<table id='options'><tr>" + "".join(f"<th>{e(h)}</th>" for h in OPTION_HEAD) + f"</tr>{opts}</table>"
         f"{_metric_html(data['strategy_table'])}"
-        f"<h2>Most suspicious pairs</h2>{_gallery(table, pilot_data, gallery)}</body></html>\n"
+        + (f"<p id='skipped'>Runs not done: {e(', '.join(data['skipped_runs']))}.</p>" if data["skipped_runs"] else "")
+        + f"<h2>Most suspicious pairs</h2>{_gallery(table, pilot_data, gallery)}</body></html>\n"
     )
 
 
