@@ -21,14 +21,20 @@ SETTINGS = [
 ]
 
 
+def batched_and_alone(enc, cfg):
+    """Train every setting at once, then each alone; yields (m, batched stack, alone stack) after comparing curves."""
+    batched = SimStack(SETTINGS, LVMCfg(), enc)
+    curve = train_stack(batched, cfg)
+    for m, setting in enumerate(SETTINGS):
+        alone = SimStack([setting], LVMCfg(), enc)
+        alone_curve = train_stack(alone, cfg)
+        np.testing.assert_allclose(curve[:, m], alone_curve[:, 0], rtol=1e-4, atol=1e-5)
+        yield m, batched, alone
+
+
 def test_batched_training_equals_each_model_trained_alone():
     torch.manual_seed(0)
-    batched = SimStack(SETTINGS, LVMCfg(), ENC)
-    curve = train_stack(batched, CFG)
-    for m, setting in enumerate(SETTINGS):
-        alone = SimStack([setting], LVMCfg(), ENC)
-        alone_curve = train_stack(alone, CFG)
-        np.testing.assert_allclose(curve[:, m], alone_curve[:, 0], rtol=1e-4, atol=1e-5)
+    for m, batched, alone in batched_and_alone(ENC, CFG):
         for key, value in alone.f_x.slice_state(0).items():
             torch.testing.assert_close(batched.f_x.slice_state(m)[key], value, rtol=1e-4, atol=1e-5)
 
@@ -111,12 +117,7 @@ def test_batched_equivalence_holds_for_the_residual_encoder():
     enc = EncoderCfg(hidden=(16, 16), arch="resmlp", whiten_inputs=True, output="tanh")
     cfg = NumericTrainCfg(steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1,
                           independent_negatives=False)
-    batched = SimStack(SETTINGS, LVMCfg(), enc)
-    curve = train_stack(batched, cfg)
-    for m, setting in enumerate(SETTINGS):
-        alone = SimStack([setting], LVMCfg(), enc)
-        alone_curve = train_stack(alone, cfg)
-        np.testing.assert_allclose(curve[:, m], alone_curve[:, 0], rtol=1e-4, atol=1e-5)
+    for m, batched, alone in batched_and_alone(enc, cfg):
         x = torch.randn(7, alone.lvms[0].image_dim)
         torch.testing.assert_close(batched.f_x.forward_one(m, x), alone.f_x.forward_one(0, x),
                                    rtol=1e-4, atol=1e-5)
