@@ -49,7 +49,7 @@ PERTURB_ORDER = ("background", "position", "size", "shape")  # perturbation k ad
 PAPER_PERTURB_PROB = 0.9
 MIN_CODE = 3
 QUICK_STEPS = 1000
-CODE_RULES = ("unbiased", "stated")  # paper: max(3, #unbiased); quick: max(3, #stated + 2)
+CODE_RULES = ("unbiased", "stated", "faithful")  # max(3, n + k): #unbiased (paper), #stated + 2, #unbiased + 2
 
 
 def _factors(groups: tuple[str, ...]) -> tuple[str, ...]:
@@ -96,8 +96,17 @@ class Level:
 
     @property
     def roomy_code_dim(self) -> int:
-        """Two dimensions more than the stated factors (at least 3): the quick scale's code size."""
+        """Two dimensions more than the stated factors (at least 3)."""
         return max(MIN_CODE, len(self.stated) + 2)
+
+    @property
+    def faithful_code_dim(self) -> int:
+        """Two dimensions more than the unbiased factors (at least 3): the quick scale's code size.
+
+        The same as :attr:`roomy_code_dim` on selection levels; on perturbation levels the room
+        that perturbed words would take is withheld, so they have nowhere to stay.
+        """
+        return max(MIN_CODE, len(self.unbiased) + 2)
 
     def role(self, factor: str) -> str:
         """stated | perturbed | omitted | image-only | text-only, for table rows."""
@@ -168,7 +177,8 @@ class ImageTextLabCfg:
     def code_for(self, level: Level) -> int:
         if self.code_dim:
             return self.code_dim
-        return level.code_dim if self.code_rule == "unbiased" else level.roomy_code_dim
+        rules = {"unbiased": level.code_dim, "stated": level.roomy_code_dim, "faithful": level.faithful_code_dim}
+        return rules[self.code_rule]
 
 
 SCALES = ("tiny", "quick", "paper")
@@ -188,8 +198,9 @@ def lab_config(preset: str, scale: str) -> ImageTextLabCfg:
         return ImageTextLabCfg(
             preset, scale,
             TrainCfg(steps=QUICK_STEPS, batch_size=256, lr=2e-3, schedule="cosine", warmup_steps=100),
-            ModelCfg(image="tiny", text="tiny", image_size=64, max_len=16), LossCfg("clip_cross_modal", tau=0.1),
-            code_rule="stated", n_train=16_384, n_fit=2048, n_test=2048, unit_codes=True,
+            ModelCfg(image="tiny", text="tiny", image_size=64, max_len=16),
+            LossCfg("clip_cross_modal", tau=0.1, align_weight=1.0),
+            code_rule="faithful", n_train=16_384, n_fit=10_240, n_test=2048, unit_codes=True,
         )  # fmt: skip
     if scale == "tiny":
         return ImageTextLabCfg(

@@ -102,3 +102,16 @@ def test_align_weight_scales_only_the_alignment_term():
     assert heavy.item() == pytest.approx(base.item() + 2.0 * d_pos.item(), abs=1e-5)
     with pytest.raises(ValueError, match="align_weight"):
         build_loss("sqeuclid_independent", align_weight=0.0)
+
+
+def test_clip_alignment_term_adds_alpha_times_the_pair_distance_over_tau():
+    torch.manual_seed(0)
+    a, b = torch.randn(6, 4), torch.randn(6, 4)
+    for similarity in ("cosine", "neg_sq_euclid"):
+        plain = build_loss("clip_cross_modal", tau=0.5, similarity=similarity)
+        aligned = build_loss("clip_cross_modal", tau=0.5, similarity=similarity, align_weight=2.0)
+        dist = 1 - torch.nn.functional.cosine_similarity(a, b) if similarity == "cosine" else ((a - b) ** 2).sum(-1)
+        torch.testing.assert_close(aligned.per_pair(a, b), plain.per_pair(a, b) + 2.0 * dist / 0.5)
+        torch.testing.assert_close(aligned.per_pair_rows(a, b, slice(2, 5)), aligned.per_pair(a, b)[2:5])
+    with pytest.raises(ValueError, match="align_weight"):
+        build_loss("clip_cross_modal", align_weight=-1.0)

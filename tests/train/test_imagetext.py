@@ -96,10 +96,12 @@ def test_zero_weight_removes_a_pairs_loss_term(loss) -> None:
 
 
 def test_loss_cfg_resolves_defaults_and_rejects_unsupported_options() -> None:
-    assert LossCfg().kwargs() == {"tau": 0.07, "similarity": "cosine"}
+    assert LossCfg().kwargs() == {"tau": 0.07, "similarity": "cosine", "align_weight": 0.0}
     assert LossCfg("ntxent_intra_modal").kwargs() == {"tau": 1.0}
     assert LossCfg("clip_cross_modal", tau=1.0, similarity="neg_sq_euclid").build().similarity == "neg_sq_euclid"
-    assert LossCfg("sqeuclid_independent").kwargs() == {}
+    assert LossCfg("sqeuclid_independent").kwargs() == {"align_weight": 1.0}
+    with pytest.raises(ValueError, match="takes no align_weight"):
+        LossCfg("ntxent_intra_modal", align_weight=1.0).build()
     with pytest.raises(ValueError, match="takes no similarity"):
         LossCfg("ntxent_intra_modal", similarity="cosine").build()
     with pytest.raises(ValueError, match="known: clip_cross_modal"):

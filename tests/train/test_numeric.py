@@ -135,3 +135,11 @@ def test_alignment_weight_ramp_starts_at_the_paper_loss_and_then_departs():
     ramped = train_stack(SimStack(SETTINGS[:1], LVMCfg(), ENC), ramp)
     assert plain[0, 0] == pytest.approx(ramped[0, 0], abs=1e-6)  # step 0: λ = 1
     assert ramped[-1, 0] > plain[-1, 0]  # λ = 5 at the last step adds 4·d⁺ > 0
+
+
+def test_alignment_weight_holds_before_and_after_its_ramp_window():
+    cfg = NumericTrainCfg(steps=101, align_weight=1.0, align_weight_final=4.0, align_ramp=(0.25, 0.5))
+    assert [cfg.align_weight_at(s) for s in (0, 25, 50, 75, 100)] == pytest.approx([1.0, 1.0, 4.0, 4.0, 4.0])
+    assert cfg.align_weight_at(37) == pytest.approx(1.0 + 3.0 * (0.37 - 0.25) / 0.25)
+    with pytest.raises(ValueError, match="align_ramp"):
+        NumericTrainCfg(steps=10, align_ramp=(0.6, 0.4)).check()

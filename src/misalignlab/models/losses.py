@@ -87,13 +87,22 @@ class ClipInfoNCE(ContrastiveLoss):
 
     variant = "clip_cross_modal"
 
-    def __init__(self, tau: float = 0.07, similarity: str = "cosine", learn_tau: bool = False) -> None:
+    def __init__(
+        self, tau: float = 0.07, similarity: str = "cosine", learn_tau: bool = False, align_weight: float = 0.0
+    ) -> None:
         super().__init__()
         if tau <= 0:
             raise ValueError(f"loss.tau must be > 0, got {tau}")
         if similarity not in ("cosine", "neg_sq_euclid"):
             raise ValueError(f"loss.similarity must be 'cosine' or 'neg_sq_euclid', got {similarity!r}")
+        if align_weight < 0:
+            raise ValueError(f"loss.align_weight must be >= 0, got {align_weight}")
         self.similarity = similarity
+        # α·(1 − cos(a_i, b_i))/τ (or α·‖a_i − b_i‖²/τ) per pair: an explicit alignment term. Once the
+        # softmax is confident (captions repeat, so the loss sits at its floor) cross entropy no
+        # longer pulls an image code to its caption's, and spare dimensions keep nuisances; this
+        # term keeps pulling (Wang & Isola's alignment; the paper's loss has it with weight 1).
+        self.align_weight = align_weight
         log_tau = torch.tensor(float(tau)).log()
         self.log_tau = nn.Parameter(log_tau) if learn_tau else None
         self.register_buffer("_log_tau_fixed", log_tau, persistent=False)
@@ -106,11 +115,20 @@ class ClipInfoNCE(ContrastiveLoss):
         sim = cosine_sim(img, txt) if self.similarity == "cosine" else neg_sq_dist(img, txt)
         return sim / self.tau  # (..., B, B)
 
+    def _misalignment(self, img: Tensor, txt: Tensor) -> Tensor:
+        """α × the pair's distance in logit units: (1 − cos)/τ or ‖a − b‖²/τ, shape (..., B)."""
+        if self.similarity == "cosine":
+            dist = 1.0 - F.cosine_similarity(img, txt, dim=-1)
+        else:
+            dist = ((img - txt) ** 2).sum(-1)
+        return self.align_weight * dist / self.tau
+
     def per_pair(self, img: Tensor, txt: Tensor, targets: Tensor | None = None) -> Tensor:
         logits = self.logits(img, txt)
         t_rows = targets
         t_cols = targets.transpose(-1, -2) if targets is not None else None
-        return 0.5 * (row_ce(logits, t_rows) + row_ce(logits.transpose(-1, -2), t_cols))
+        out = 0.5 * (row_ce(logits, t_rows) + row_ce(logits.transpose(-1, -2), t_cols))
+        return out + self._misalignment(img, txt) if self.align_weight else out
 
     def per_pair_rows(self, img: Tensor, txt: Tensor, rows: slice, targets: Tensor | None = None) -> Tensor:
         # Both similarities are symmetric, so column j of the (B, B) logits is logits(txt_j, img):
@@ -120,7 +138,8 @@ class ClipInfoNCE(ContrastiveLoss):
         t_i2t = targets[..., rows, :] if targets is not None else None
         t_t2i = targets.transpose(-1, -2)[..., rows, :] if targets is not None else None
         start = rows.start or 0
-        return 0.5 * (row_ce(i2t, t_i2t, start) + row_ce(t2i, t_t2i, start))
+        out = 0.5 * (row_ce(i2t, t_i2t, start) + row_ce(t2i, t_t2i, start))
+        return out + self._misalignment(img[..., rows, :], txt[..., rows, :]) if self.align_weight else out
 
 
 @LOSSES.register("ntxent_intra_modal")

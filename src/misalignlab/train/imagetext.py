@@ -36,17 +36,19 @@ class LossCfg:
     variant: str = "clip_cross_modal"
     tau: float | None = None
     similarity: str | None = None
+    align_weight: float | None = None  # clip_cross_modal: weight of an explicit alignment term (0 = CLIP)
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the loss, with its defaults filled in (so results record real values)."""
         params = inspect.signature(LOSSES.get(self.variant)).parameters
-        given = {k: v for k, v in (("tau", self.tau), ("similarity", self.similarity)) if v is not None}
+        named = (("tau", self.tau), ("similarity", self.similarity), ("align_weight", self.align_weight))
+        given = {k: v for k, v in named if v is not None}
         unsupported = sorted(set(given) - set(params))
         if unsupported:
             raise ValueError(
                 f"loss {self.variant!r} takes no {', '.join(unsupported)}; it takes: {', '.join(params) or 'nothing'}"
             )
-        defaults = {k: p.default for k, p in params.items() if k in ("tau", "similarity")}
+        defaults = {k: p.default for k, p in params.items() if k in ("tau", "similarity", "align_weight")}
         return defaults | given
 
     def build(self) -> ContrastiveLoss:

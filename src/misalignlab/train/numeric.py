@@ -76,7 +76,8 @@ class NumericTrainCfg:
     independent_negatives: bool = True
     log_every: int = 100
     align_weight: float = 1.0  # sqeuclid_independent only: λ on the alignment term (1 = paper)
-    align_weight_final: float = 0.0  # > 0: λ ramps linearly from align_weight to this over training
+    align_weight_final: float = 0.0  # > 0: λ ramps linearly from align_weight to this …
+    align_ramp: tuple[float, float] = (0.0, 1.0)  # … between these fractions of training, then holds
     device: str = "cpu"  # "cuda": train (and sample latents) on the GPU
 
     def build_loss(self):
@@ -95,7 +96,18 @@ class NumericTrainCfg:
             raise ValueError(f"train.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        start, end = self.align_ramp
+        if not 0.0 <= start < end <= 1.0:
+            raise ValueError(f"train.align_ramp must be (start, end) with 0 ≤ start < end ≤ 1, got {self.align_ramp}")
         return self
+
+    def align_weight_at(self, step: int) -> float:
+        """λ at ``step``: ``align_weight`` until the ramp starts, then linear to ``align_weight_final``."""
+        if self.align_weight_final <= 0:
+            return self.align_weight
+        start, end = self.align_ramp
+        frac = min(1.0, max(0.0, (step / max(1, self.steps - 1) - start) / (end - start)))
+        return self.align_weight + frac * (self.align_weight_final - self.align_weight)
 
 
 @dataclass(frozen=True)
@@ -271,8 +283,7 @@ def train_stack(
 
     for step in range(start, cfg.steps):
         if cfg.align_weight_final > 0 and hasattr(loss_fn, "align_weight"):
-            frac = step / max(1, cfg.steps - 1)
-            loss_fn.align_weight = cfg.align_weight + frac * (cfg.align_weight_final - cfg.align_weight)
+            loss_fn.align_weight = cfg.align_weight_at(step)
         x, t, _ = stack.sample(cfg.batch_size, gens)
         a, b = stack.codes(x, t)  # (M, B, n_max); padded code dims are exactly 0
         kwargs = {}
