@@ -35,7 +35,7 @@ from misalignlab.evaluate.factor_probes import discrete_probe, factor_probes
 from misalignlab.imagetext_presets import ImageTextLabCfg, Level
 from misalignlab.report.imagetext_report import markdown_table, score_heatmap, wide_table
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
-from misalignlab.train.callbacks import Checkpoint, EvalEvery, JsonlLog
+from misalignlab.train.callbacks import AlignWeightRamp, Checkpoint, EvalEvery, JsonlLog
 from misalignlab.train.distributed import barrier, current
 from misalignlab.train.imagetext import ImageTextCfg, embed, train_imagetext
 from misalignlab.train.trainer import Callback, Trainer, latest_checkpoint
@@ -126,6 +126,8 @@ def run_level(
     it_cfg = ImageTextCfg(train=cfg.train, model=model_cfg, loss=cfg.loss)
     timer = _Throughput()
     callbacks: list[Callback] = [timer]
+    if cfg.align_ramp != (0.0, 0.0):
+        callbacks.append(AlignWeightRamp(it_cfg.loss.kwargs().get("align_weight", 0.0), *cfg.align_ramp))
     if cfg.curve_every:
         curve = _curve_fn(scenes, captions, cfg.curve_n, cfg.seed, cfg.unit_codes)
         callbacks += [EvalEvery(cfg.curve_every, curve), _CurveLog(run, level.name)]

@@ -137,3 +137,29 @@ def test_input_validation_and_embed_shapes() -> None:
     assert model.training  # embed restores the mode it found
     x = images_to_float(torch.from_numpy(images[:2]))
     assert x.shape == (2, 3, 16, 16) and x.min() >= -1 and x.max() <= 1 and x.is_contiguous()
+
+
+def test_align_weight_ramp_sets_the_loss_weight_by_step_also_after_a_resume(tmp_path) -> None:
+    from misalignlab.train.callbacks import AlignWeightRamp
+
+    ramp = AlignWeightRamp(2.0, 0.25, 0.75)
+    assert [ramp.weight_at(s, 8) for s in (0, 2, 4, 6, 8)] == pytest.approx([0.0, 0.0, 1.0, 2.0, 2.0])
+    with pytest.raises(ValueError, match="align ramp"):
+        AlignWeightRamp(1.0, 0.8, 0.2)
+    images, captions, _ = colour_pairs(64, 16, seed=0)
+    seen: list[float] = []
+
+    class Spy(StopAfter):
+        def on_step_end(self, trainer, step, logs):  # the weight the next step will use
+            seen.append(trainer.objective.loss.align_weight)
+            super().on_step_end(trainer, step, logs)
+
+    cfg = tiny_cfg(8)
+    cfg = ImageTextCfg(train=cfg.train, model=cfg.model, loss=LossCfg(align_weight=2.0))
+    ramp_then_stop = [AlignWeightRamp(2.0, 0.25, 0.75), Checkpoint(tmp_path, every=4), Spy(4)]  # interrupted at 4
+    train_imagetext(images, captions, cfg, callbacks=ramp_then_stop)
+    assert seen == pytest.approx([0.0, 0.0, 0.5, 1.0])
+    seen.clear()
+    train_imagetext(images, captions, cfg, callbacks=[AlignWeightRamp(2.0, 0.25, 0.75), Spy(100)],
+                    resume=latest_checkpoint(tmp_path))
+    assert seen == pytest.approx([1.5, 2.0, 2.0, 2.0])

@@ -152,3 +152,32 @@ class StopAfter(Callback):
     def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
         if step >= self.at:
             trainer.stop()
+
+
+class AlignWeightRamp(Callback):
+    """Switch on the loss's explicit alignment term late: α = 0 until fraction ``start`` of the steps,
+    then linear to ``final`` at fraction ``end``, then held (every rank, so gradients agree).
+
+    Why late: pulling each image code onto its caption's removes what the captions do not state
+    (nuisances the saturated cross entropy no longer pushes out), but applied from the first step
+    it also flattens hard stated factors before the encoders have separated them. On resume the
+    weight is set from the restored step.
+    """
+
+    def __init__(self, final: float, start: float, end: float) -> None:
+        if not (final >= 0 and 0.0 <= start < end <= 1.0):
+            raise ValueError(f"align ramp needs final >= 0 and 0 <= start < end <= 1, got {final}, {start}, {end}")
+        self.final, self.start, self.end = final, start, end
+
+    def weight_at(self, step: int, steps: int) -> float:
+        frac = (step / max(1, steps) - self.start) / (self.end - self.start)
+        return self.final * min(1.0, max(0.0, frac))
+
+    def _set(self, trainer: Trainer, step: int) -> None:
+        trainer.objective.loss.align_weight = self.weight_at(step, trainer.cfg.steps)  # type: ignore[union-attr]
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._set(trainer, trainer.step)
+
+    def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
+        self._set(trainer, step)
