@@ -3,20 +3,27 @@
 Both paths run the same code (``train_stack``); the reference trains each setting as a stack of
 one, as a per-setting loop would. Prints ms per model-step for each and the ratio, as a Markdown row.
 
+It also prints the *arithmetic floor* measured in the same run: the matrix FLOPs of one model-step
+(counted by ``torch.utils.flop_counter`` over forward and backward) divided by the rate this
+machine reaches on a batched matmul of the encoder's own shape. No batching can make a model-step
+cheaper than that floor, so ``one-at-a-time time / floor`` bounds the speed-up batching can give.
+
     python bench/sweep_speed.py [--steps 100] [--threads 2] [--batch 512] [--width 128]
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import platform
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from misalignlab.simlab import build_settings, sweep_config
-from misalignlab.train.numeric import EncoderCfg, NumericTrainCfg, SimStack, train_stack
+from misalignlab.train.numeric import NumericTrainCfg, SimStack, train_stack
 
 
 def timed_train(stack: SimStack, cfg: NumericTrainCfg) -> float:
@@ -24,6 +31,28 @@ def timed_train(stack: SimStack, cfg: NumericTrainCfg) -> float:
     start = time.perf_counter()
     train_stack(stack, cfg)
     return time.perf_counter() - start
+
+
+def step_flops(stack: SimStack, cfg: NumericTrainCfg) -> float:
+    """Matrix FLOPs of one forward + backward step of every model in ``stack``."""
+    gens = [torch.Generator().manual_seed(s.seed) for s in stack.settings]
+    x, t, _ = stack.sample(cfg.batch_size, gens)
+    loss_fn = cfg.build_loss()
+    with FlopCounterMode(display=False) as counter:
+        a, b = stack.codes(x, t)
+        loss_fn(a, b).sum().backward()
+    return float(counter.get_total_flops())
+
+
+def gemm_rate(models: int, batch: int, width: int, repeats: int = 50) -> float:
+    """FLOP/s of a batched (models, batch, width) × (models, width, width) matmul on this machine."""
+    a, w = torch.randn(models, batch, width), torch.randn(models, width, width)
+    for _ in range(5):
+        torch.bmm(a, w)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.bmm(a, w)
+    return repeats * 2.0 * models * batch * width * width / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -38,18 +67,24 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sweep = sweep_config(args.preset, "quick")
     settings = build_settings(sweep)
-    enc = EncoderCfg(hidden=(args.width,) * 5)
+    enc = replace(sweep.encoder, hidden=(args.width,) * len(sweep.encoder.hidden))  # the quick recipe's encoders
     cfg = NumericTrainCfg(**{**sweep.train.__dict__, "steps": args.steps, "batch_size": args.batch})
     lvm = sweep.lvm
     batched = timed_train(SimStack(settings, lvm, enc), cfg)
     alone = sum(timed_train(SimStack([s], lvm, enc), cfg) for s in settings)
     n = len(settings) * args.steps
+    flops = step_flops(SimStack(settings[:1], lvm, enc), cfg)
+    rate = gemm_rate(len(settings), args.batch, args.width)
+    floor_ms = 1000 * flops / rate
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"torch threads {torch.get_num_threads()}")
     print("| benchmark | models | steps | batch | width | batched ms/model-step | one-at-a-time ms/model-step | speed-up |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| sweep_speed {args.preset} | {len(settings)} | {args.steps} | {args.batch} | {args.width} | "
           f"{1000 * batched / n:.2f} | {1000 * alone / n:.2f} | {alone / batched:.2f}× |")
+    print(f"\narithmetic floor: {flops / 1e9:.2f} GFLOP per model-step at {rate / 1e9:.1f} GFLOP/s (batched matmul "
+          f"of the encoder's shape, this run) = {floor_ms:.1f} ms per model-step; no batching can beat "
+          f"{1000 * alone / n / floor_ms:.2f}× over one-at-a-time here")
 
 
 if __name__ == "__main__":

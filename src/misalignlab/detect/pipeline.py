@@ -28,7 +28,7 @@ from misalignlab.detect.base import KINDS, DetectionResult, PairView, build_dete
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
 from misalignlab.detect.embeddings import EmbedCfg, PairEmbeddings, crossfit_embeddings
 from misalignlab.detect.explain import explanations
-from misalignlab.detect.slots import SlotSchema, fashion_schema, infer_schema, scene_schema, slot_evidence
+from misalignlab.detect.slots import SlotSchema, cached_slot_evidence, fashion_schema, infer_schema, scene_schema
 from misalignlab.evaluate.detection_metrics import wilson_interval
 from misalignlab.runs import atomic_write_bytes, write_json
 from misalignlab.train.distributed import current
@@ -111,7 +111,7 @@ def diagnose_pairs(
     emb = crossfit_embeddings(ids, images, captions, cfg.embed, cache_dir, on_fold=lambda k, n: tick("embedding", k + 1, n))
     schema = choose_schema(cfg.schema, captions)
     tick("slots", 0, 1)
-    slots = slot_evidence(emb, captions, schema) if schema is not None else None
+    slots = cached_slot_evidence(emb, captions, schema) if schema is not None else None
     tick("slots", 1, 1)
     view = PairView(emb.ids, emb.image_emb, emb.text_emb, emb.fold, slots)
     tick("detectors", 0, 1)

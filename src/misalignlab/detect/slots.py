@@ -17,14 +17,19 @@ fold model that embedded the pair. This module does not classify or explain; see
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from misalignlab.models.tokenizer import split_words
+from misalignlab.runs import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -201,3 +206,35 @@ def slot_evidence(emb: object, captions: Sequence[str], schema: SlotSchema) -> S
     usual = np.array([s in schema.usual for s in schema.slots], dtype=bool)
     values = tuple(schema.values(s) for s in schema.slots)
     return SlotEvidence(schema.slots, values, usual, said, swap, pair_sim)
+
+
+def schema_digest(schema: SlotSchema) -> str:
+    """A short stable hash of a schema's slots, words and usual slots (names a slot-evidence cache file)."""
+    payload = json.dumps({"words": {s: dict(sorted(w.items())) for s, w in schema.words.items()},
+                          "usual": list(schema.usual)}, sort_keys=True)  # fmt: skip
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def cached_slot_evidence(emb: object, captions: Sequence[str], schema: SlotSchema) -> SlotEvidence:
+    """:func:`slot_evidence`, kept beside the embedding cache and reused on a rerun.
+
+    Encoding every single-slot alternative is the costly part of a rerun on cached embeddings
+    (with a pretrained text tower most of it). The cache folder already fixes the pairs, captions
+    and fold models, so a file per schema, ``slots-<digest>.npz``, written atomically and read
+    with ``allow_pickle=False``, is enough. Without a cache folder nothing is stored.
+    """
+    folder = getattr(emb, "folder", None)
+    if folder is None:
+        return slot_evidence(emb, captions, schema)
+    path = Path(folder) / f"slots-{schema_digest(schema)}.npz"
+    values = tuple(schema.values(s) for s in schema.slots)
+    usual = np.array([s in schema.usual for s in schema.slots], dtype=bool)
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            if tuple(npz["slots"].tolist()) == tuple(schema.slots) and len(npz["said"]) == len(captions):
+                return SlotEvidence(schema.slots, values, usual, npz["said"], npz["swap_sim"], npz["pair_sim"])
+    ev = slot_evidence(emb, captions, schema)
+    buf = io.BytesIO()
+    np.savez(buf, slots=np.array(ev.slots, dtype=str), said=ev.said, swap_sim=ev.swap_sim, pair_sim=ev.pair_sim)
+    atomic_write_bytes(path, buf.getvalue())
+    return ev
