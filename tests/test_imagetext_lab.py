@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+
 from misalignlab.data.factors import SceneCfg
 from misalignlab.data.inject import inject
 from misalignlab.data.scenes import sample_factors
 from misalignlab.imagetext_lab import TARGETS, run_imagetext_lab
 from misalignlab.imagetext_presets import PRESETS, ImageTextLabCfg, Level, changed_prob, lab_config
+from misalignlab.train.imagetext import LossCfg
 from misalignlab.train.trainer import Callback
 
 POS = ("pos_x", "pos_y")
@@ -40,6 +42,10 @@ def test_selection_levels_add_colour_shape_size_position_background_in_turn():
     assert {replace(quick, code_dim=16).code_for(lv) for lv in quick.levels} == {16}
     with pytest.raises(ValueError, match="code_rule"):
         replace(quick, code_rule="big")
+    with pytest.raises(ValueError, match="align_ramp"):
+        replace(quick, align_ramp=(0.6, 0.3))
+    with pytest.raises(ValueError, match="has none"):
+        replace(quick, loss=LossCfg("ntxent_intra_modal", tau=1.0))
 
 
 def test_perturbation_levels_state_everything_and_perturb_from_the_background_up():

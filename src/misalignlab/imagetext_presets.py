@@ -180,6 +180,8 @@ class ImageTextLabCfg:
         start, end = self.align_ramp
         if (start, end) != (0.0, 0.0) and not 0.0 <= start < end <= 1.0:
             raise ValueError(f"align_ramp must be (0, 0) or (start, end) with 0 <= start < end <= 1, got {self.align_ramp}")
+        if (start, end) != (0.0, 0.0) and "align_weight" not in self.loss.kwargs():
+            raise ValueError(f"align_ramp needs a loss with an alignment term; {self.loss.variant!r} has none")
         if min(self.n_train, self.n_fit, self.n_test) < 1 or self.code_dim < 0 or self.curve_every < 0:
             raise ValueError("n_train, n_fit, n_test must be >= 1; code_dim and curve_every >= 0")
 

@@ -174,7 +174,10 @@ class AlignWeightRamp(Callback):
         return self.final * min(1.0, max(0.0, frac))
 
     def _set(self, trainer: Trainer, step: int) -> None:
-        trainer.objective.loss.align_weight = self.weight_at(step, trainer.cfg.steps)  # type: ignore[union-attr]
+        loss = trainer.objective.loss  # type: ignore[union-attr]
+        if not hasattr(loss, "align_weight"):
+            raise ValueError(f"{type(loss).__name__} has no alignment term to ramp")
+        loss.align_weight = self.weight_at(step, trainer.cfg.steps)
 
     def on_fit_start(self, trainer: Trainer) -> None:
         self._set(trainer, trainer.step)
