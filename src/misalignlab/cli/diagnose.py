@@ -79,7 +79,7 @@ def diagnose_cmd(
 @app.command("benchmark-detect")
 def benchmark_detect_cmd(
     out: Path = typer.Option(Path("runs/benchmark-detect"), "--out", help="Output folder (CSV + Markdown)."),
-    preset: str = typer.Option("quick", "--preset", help="quick | full | headline."),
+    preset: str = typer.Option("quick", "--preset", help="quick | headline | full | fashion-full (Fashion-MNIST alone, 60,000 pairs, text:minilm)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value, e.g. n=3000."),
 ) -> None:
     """Plant misalignment in rendered scenes and Fashion-MNIST; score every detector and the typing."""
