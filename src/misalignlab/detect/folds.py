@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from misalignlab.data.rows import RowView
 from misalignlab.runs import atomic_write_bytes
 from misalignlab.train.distributed import alone, barrier, current
 
@@ -48,7 +49,7 @@ def _fit_one(backend: Any, k: int, images: np.ndarray, caps: Sequence[str], fold
 
     held = np.flatnonzero(fold == k)
     train = np.flatnonzero(fold != k) if crossfit else np.zeros(0, dtype=np.int64)
-    backend.fit_fold(k, images[train], [caps[i] for i in train])
+    backend.fit_fold(k, RowView(images, train), [caps[i] for i in train])  # read a batch at a time, never copied whole
     if not held.size:
         return held, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
     # held-out images are gathered a slice at a time, so a memmap store is never copied whole; the

@@ -148,13 +148,13 @@ class LockedTextBackend(ScratchBackend):
         """A fresh model trained on the pairs; the 'tokens' the batches carry are frozen sentence codes."""
         import torch
 
-        from misalignlab.train.imagetext import ImageTextObjective, LossCfg, PairBatches
+        from misalignlab.train.imagetext import ImageTextObjective, LossCfg, PairBatches, image_source
         from misalignlab.train.trainer import Trainer, seed_everything
 
         codes = torch.from_numpy(self.captions(captions))  # (n, 384), encoded once per distinct caption
         seed_everything(train.seed)  # the initial weights depend on the seed too
         model = self._build()
-        source = PairBatches(torch.from_numpy(np.ascontiguousarray(images)), codes, train.batch_size, train.seed,
+        source = PairBatches(image_source(images), codes, train.batch_size, train.seed,
                              None if weights is None else torch.as_tensor(weights, dtype=torch.float32))  # fmt: skip
         Trainer(train).fit(ImageTextObjective(model, LossCfg().build()), source)
         return model.eval()

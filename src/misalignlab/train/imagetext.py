@@ -77,6 +77,12 @@ def images_to_float(images: Tensor, channels_last: bool = False) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
+def image_source(images: Any) -> Any:
+    """What :class:`PairBatches` reads images from: an in-memory array as a tensor (no copy), anything
+    else that is indexed by rows (a :class:`~misalignlab.data.rows.RowView`) as it is, read per batch."""
+    return torch.from_numpy(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
+
+
 class PairBatches:
     """Endless seeded minibatches of pairs; each epoch is a fresh permutation, the remainder dropped.
 
@@ -84,6 +90,8 @@ class PairBatches:
     ``batch_size`` is the global batch: with ``dist`` of W ranks every rank walks the same
     permutation and returns its contiguous block of batch_size / W rows. ``device``: where the
     pairs and permutations live (the training device keeps batch assembly off the host).
+    ``images`` is a uint8 tensor, or a row-indexed source read one batch at a time on the host
+    (:func:`image_source`); a training device other than the CPU gets such a source copied whole.
     """
 
     def __init__(
@@ -95,8 +103,12 @@ class PairBatches:
             raise ValueError(f"batch_size {batch_size} is larger than the number of pairs {n}")
         if batch_size % dist.world:
             raise ValueError(f"batch_size {batch_size} does not split evenly over {dist.world} ranks")
-        self.device = torch.device(device) if device is not None else images.device
-        images, tokens = images.to(self.device), tokens.to(self.device)
+        if not isinstance(images, Tensor) and device is not None and torch.device(device).type != "cpu":
+            images = torch.from_numpy(np.ascontiguousarray(images[np.arange(n)]))  # device-resident data
+        self.device = torch.device(device) if device is not None else tokens.device
+        if isinstance(images, Tensor):
+            images = images.to(self.device)
+        tokens = tokens.to(self.device)
         self.images, self.tokens = images, tokens
         self.weights = weights.to(self.device) if weights is not None else None
         self.batch_size, self.seed, self.n, self.dist = batch_size, seed, n, dist
@@ -117,7 +129,11 @@ class PairBatches:
         return idx
 
     def gather(self, idx: Tensor) -> dict[str, Tensor]:
-        batch = {"image": self.images[idx], "tokens": self.tokens[idx]}  # (B, H, W, 3) uint8, (B, L)
+        if isinstance(self.images, Tensor):
+            image = self.images[idx]
+        else:  # a lazy row source: read this batch's rows only
+            image = torch.from_numpy(np.ascontiguousarray(self.images[idx.cpu().numpy()])).to(self.device)
+        batch = {"image": image, "tokens": self.tokens[idx]}  # (B, H, W, 3) uint8, (B, L)
         if self.weights is not None:
             batch["weight"] = self.weights[idx]  # (B,)
         return batch
@@ -205,7 +221,7 @@ def train_imagetext(
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     objective = ImageTextObjective(model, cfg.loss.build(), channels_last, d)
     source = PairBatches(
-        torch.from_numpy(np.ascontiguousarray(images)),
+        image_source(images),
         tokenizer.encode(list(captions), cfg.model.max_len),
         cfg.train.batch_size,
         cfg.train.seed,
