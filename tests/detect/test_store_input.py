@@ -9,7 +9,6 @@ import pandas as pd
 
 from misalignlab.data.image_store import store_pairs
 from misalignlab.data.ingest import ImageRef, PairChunk, SourceRow
-from misalignlab.detect import folds as F
 from misalignlab.detect.embeddings import EmbedCfg, cache_key, crossfit_embeddings
 from misalignlab.report.gallery import render_gallery
 
@@ -27,11 +26,10 @@ def _stored(tmp_path: Path, n: int = 40):  # noqa: ANN202
     return store_pairs(chunks, tmp_path / "cache"), images
 
 
-def test_memmap_store_gives_the_same_cache_key_and_codes_as_the_array(tmp_path: Path, monkeypatch) -> None:
+def test_memmap_store_gives_the_same_cache_key_and_codes_as_the_array(tmp_path: Path) -> None:
     stored, images = _stored(tmp_path)
     assert isinstance(stored.images, np.memmap)
     assert cache_key(stored.ids, stored.captions, stored.images, TINY) == cache_key(stored.ids, stored.captions, images, TINY)
-    monkeypatch.setattr(F, "EMBED_ROWS", 8)  # held-out images gathered in several slices, as on big data
     from_store = crossfit_embeddings(stored.ids, stored.images, stored.captions, TINY, tmp_path / "a")
     from_array = crossfit_embeddings(stored.ids, images, stored.captions, TINY, tmp_path / "b")
     assert from_store.folder.name == from_array.folder.name  # one key, whichever holds the pixels

@@ -33,7 +33,7 @@ import numpy as np
 if TYPE_CHECKING:
     from misalignlab.data.ingest import PairChunk, SourceRow
 
-__all__ = ["HEADER_BYTES", "StoredPairs", "open_store", "store_pairs", "update_hash"]
+__all__ = ["HEADER_BYTES", "StoredPairs", "open_store", "store_pairs", "update_hash", "update_text_hash"]
 
 log = logging.getLogger(__name__)
 STORE_FORMAT = b"misalignlab.data.image_store/1"
@@ -51,6 +51,16 @@ def update_hash(h: Any, images: np.ndarray, rows: int = HASH_ROWS) -> None:
     """
     for start in range(0, len(images), rows):
         h.update(np.ascontiguousarray(images[start : start + rows]).data)
+
+
+def update_text_hash(h: Any, ids: Iterable[str], captions: Iterable[str]) -> None:
+    """Feed every (id, caption) to hash ``h`` as ``id \\0 caption \\1`` (UTF-8, lone surrogates kept).
+
+    The one encoding of pair texts behind every key that identifies a dataset (the image store,
+    the embedding cache, the pilot's fingerprint), so equal pairs always give equal keys.
+    """
+    for pid, cap in zip(ids, captions, strict=True):
+        h.update(pid.encode("utf-8", "surrogatepass") + b"\0" + cap.encode("utf-8", "surrogatepass") + b"\1")
 
 
 def _npy_header(shape: tuple[int, ...]) -> bytes:
@@ -124,8 +134,7 @@ def store_pairs(
                 if shape is not None and images.shape[1:] != shape:
                     raise ValueError(f"image shape changed mid-stream: {images.shape[1:]} after {shape}")
                 shape = images.shape[1:]
-                for pid, cap in zip(chunk.ids, chunk.captions, strict=True):
-                    text_hash.update(pid.encode("utf-8", "surrogatepass") + b"\0" + cap.encode("utf-8", "surrogatepass") + b"\1")
+                update_text_hash(text_hash, chunk.ids, chunk.captions)
                 pixel_hash.update(images.data)
                 fh.write(images.data)
                 ids += chunk.ids

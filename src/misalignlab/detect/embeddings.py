@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from misalignlab.config import to_dict
-from misalignlab.data.image_store import update_hash
+from misalignlab.data.image_store import update_hash, update_text_hash
 from misalignlab.registry import Registry
 from misalignlab.runs import atomic_write_bytes
 
@@ -126,8 +126,7 @@ def cache_key(
     h.update(json.dumps({"format": CACHE_FORMAT, "cfg": to_dict(cfg)}, sort_keys=True).encode())
     if fingerprint:  # only pretrained backends have one; scratch keys stay as they were
         h.update(b"fingerprint\x00" + fingerprint.encode())
-    for pid, cap in zip(ids, captions, strict=True):
-        h.update(pid.encode("utf-8", "surrogatepass") + b"\x00" + cap.encode("utf-8", "surrogatepass") + b"\x01")
+    update_text_hash(h, ids, captions)
     h.update(str(images.shape).encode())
     update_hash(h, images)  # slice by slice: a memmap store is never copied whole
     return h.hexdigest()

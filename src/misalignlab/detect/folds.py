@@ -26,7 +26,6 @@ from misalignlab.train.distributed import alone, barrier, current
 
 log = logging.getLogger(__name__)
 PARTS_DIR = "folds"
-EMBED_ROWS = 16384  # held-out images embedded per gather (16384 × 64·64·3 bytes ≈ 200 MB)
 Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # held-out pair indices (n,), image codes (n, D), text codes (n, D)
 
 
@@ -49,13 +48,11 @@ def _fit_one(backend: Any, k: int, images: np.ndarray, caps: Sequence[str], fold
 
     held = np.flatnonzero(fold == k)
     train = np.flatnonzero(fold != k) if crossfit else np.zeros(0, dtype=np.int64)
-    backend.fit_fold(k, RowView(images, train), [caps[i] for i in train])  # read a batch at a time, never copied whole
+    # both selections are read a batch at a time, so a memmap store is never copied whole
+    backend.fit_fold(k, RowView(images, train), [caps[i] for i in train])
     if not held.size:
         return held, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
-    # held-out images are gathered a slice at a time, so a memmap store is never copied whole; the
-    # slice is a multiple of every backend's batch size, so the batches (and the codes) are unchanged
-    img = unit(np.concatenate([backend.embed_images(k, images[held[s : s + EMBED_ROWS]])
-                               for s in range(0, held.size, EMBED_ROWS)]))  # fmt: skip
+    img = unit(backend.embed_images(k, RowView(images, held)))
     txt = unit(backend.embed_texts(k, [caps[i] for i in held]))
     return held, img, txt
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from misalignlab.compare_presets import Scenario
 from misalignlab.config import to_dict
-from misalignlab.data.image_store import update_hash
+from misalignlab.data.image_store import update_hash, update_text_hash
 from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import Diagnosis, DiagnoseCfg, diagnose_pairs
@@ -169,8 +169,7 @@ def fingerprint(data: PilotData, cfg: PilotCfg) -> str:
     # money, time box, seed count, threads and the gallery change no run's numbers
     settings = to_dict(dataclasses.replace(cfg, cost=CostModel(), budget_minutes=1.0, seeds=1, threads=1, gallery=0))
     h.update(json.dumps(settings, sort_keys=True).encode())
-    for pid, cap in zip(data.ids, data.captions, strict=True):
-        h.update(f"{pid}\x00{cap}\x01".encode("utf-8", "surrogatepass"))
+    update_text_hash(h, data.ids, data.captions)
     update_hash(h, data.images)  # slice by slice: user images may be a memmap store
     return h.hexdigest()
 
