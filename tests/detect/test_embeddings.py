@@ -129,3 +129,23 @@ def test_slot_evidence_is_cached_beside_the_embeddings_and_reused(tmp_path, monk
     assert encoded and wider.swap_sim.shape[1] == 2 and len(list(emb.folder.glob("slots-*.npz"))) == 2
     plain = slot_evidence(emb, captions, both)
     np.testing.assert_allclose(wider.swap_sim, plain.swap_sim, atol=1e-6)
+
+
+def test_a_damaged_slot_evidence_cache_is_recomputed_with_a_warning(tmp_path, caplog):
+    from misalignlab.detect.slots import SlotSchema, cached_slot_evidence
+
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 255, (32, 16, 16, 3), dtype=np.uint8)
+    captions = [f"a {c} thing" for c in rng.choice(["red", "blue", "green"], 32)]
+    cfg = EmbedCfg(train={"steps": 2, "batch_size": 16}, model={"code_dim": 4, "max_len": 6}, reweight_steps=0)
+    emb = crossfit_embeddings([str(i) for i in range(32)], images, captions, cfg, tmp_path)
+    colour = SlotSchema({"colour": {w: w for w in ("red", "blue", "green")}})
+    first = cached_slot_evidence(emb, captions, colour)
+    (cache,) = emb.folder.glob("slots-*.npz")
+    cache.write_bytes(b"not an npz file")  # e.g. a disk error after the atomic write
+    with caplog.at_level("WARNING"):
+        again = cached_slot_evidence(emb, captions, colour)
+    assert "unreadable" in caplog.text and cache.name in caplog.text
+    np.testing.assert_allclose(again.swap_sim, first.swap_sim, atol=1e-6)
+    with np.load(cache, allow_pickle=False) as npz:  # rewritten whole
+        assert npz["said"].shape == (32, 1)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ import numpy as np
 
 from misalignlab.models.tokenizer import split_words
 from misalignlab.runs import atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,12 @@ class SlotEvidence:
     swap_sim: np.ndarray  # (N, S, V) float32
     pair_sim: np.ndarray  # (N,) float32
 
+    @classmethod
+    def of(cls, schema: SlotSchema, said: np.ndarray, swap_sim: np.ndarray, pair_sim: np.ndarray) -> SlotEvidence:
+        """The evidence arrays labelled with ``schema``'s slots, values and usual slots."""
+        usual = np.array([s in schema.usual for s in schema.slots], dtype=bool)
+        return cls(schema.slots, tuple(schema.values(s) for s in schema.slots), usual, said, swap_sim, pair_sim)
+
 
 def parse_all(schema: SlotSchema, captions: Sequence[str]) -> tuple[np.ndarray, list[dict[str, tuple[int, int, str]]]]:
     """``said`` (N, S) int16 value indices (−1 unstated) and the parsed spans of each caption."""
@@ -203,9 +213,7 @@ def slot_evidence(emb: object, captions: Sequence[str], schema: SlotSchema) -> S
         codes = emb.embed_texts(int(k), list(texts))  # type: ignore[attr-defined]  # (T, D)
         w = np.asarray(where, dtype=np.int64)
         swap[w[:, 0], w[:, 1], w[:, 2]] = np.einsum("nd,nd->n", img[w[:, 0]], codes[w[:, 3]])
-    usual = np.array([s in schema.usual for s in schema.slots], dtype=bool)
-    values = tuple(schema.values(s) for s in schema.slots)
-    return SlotEvidence(schema.slots, values, usual, said, swap, pair_sim)
+    return SlotEvidence.of(schema, said, swap, pair_sim)
 
 
 def schema_digest(schema: SlotSchema) -> str:
@@ -227,12 +235,13 @@ def cached_slot_evidence(emb: object, captions: Sequence[str], schema: SlotSchem
     if folder is None:
         return slot_evidence(emb, captions, schema)
     path = Path(folder) / f"slots-{schema_digest(schema)}.npz"
-    values = tuple(schema.values(s) for s in schema.slots)
-    usual = np.array([s in schema.usual for s in schema.slots], dtype=bool)
     if path.is_file():
-        with np.load(path, allow_pickle=False) as npz:
-            if tuple(npz["slots"].tolist()) == tuple(schema.slots) and len(npz["said"]) == len(captions):
-                return SlotEvidence(schema.slots, values, usual, npz["said"], npz["swap_sim"], npz["pair_sim"])
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if tuple(npz["slots"].tolist()) == tuple(schema.slots) and len(npz["said"]) == len(captions):
+                    return SlotEvidence.of(schema, npz["said"], npz["swap_sim"], npz["pair_sim"])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # a damaged cache is recomputed
+            log.warning("slot evidence cache %s is unreadable (%s); recomputing it", path, err)
     ev = slot_evidence(emb, captions, schema)
     buf = io.BytesIO()
     np.savez(buf, slots=np.array(ev.slots, dtype=str), said=ev.said, swap_sim=ev.swap_sim, pair_sim=ev.pair_sim)
