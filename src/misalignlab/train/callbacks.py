@@ -14,6 +14,7 @@ from torch import nn
 
 from misalignlab.runs import RunDir
 from misalignlab.train.checkpoint import CHECKPOINT_DIR, save_checkpoint
+from misalignlab.train.settings import ramp_fraction
 from misalignlab.train.trainer import Callback, Trainer
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,7 @@ class AlignWeightRamp(Callback):
         self.final, self.start, self.end = final, start, end
 
     def weight_at(self, step: int, steps: int) -> float:
-        frac = (step / max(1, steps) - self.start) / (self.end - self.start)
-        return self.final * min(1.0, max(0.0, frac))
+        return self.final * ramp_fraction(step / max(1, steps), self.start, self.end)
 
     def _set(self, trainer: Trainer, step: int) -> None:
         loss = trainer.objective.loss  # type: ignore[union-attr]

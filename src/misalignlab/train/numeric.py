@@ -27,7 +27,7 @@ from misalignlab.models.losses import build_loss
 from misalignlab.models.stacked_mlp import StackedMLP, clip_per_model
 from misalignlab.models.stacked_resmlp import StackedResMLP
 from misalignlab.runs import atomic_write_bytes
-from misalignlab.train.settings import lr_factor
+from misalignlab.train.settings import lr_factor, ramp_fraction
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,7 @@ class NumericTrainCfg:
         """λ at ``step``: ``align_weight`` until the ramp starts, then linear to ``align_weight_final``."""
         if self.align_weight_final <= 0:
             return self.align_weight
-        start, end = self.align_ramp
-        frac = min(1.0, max(0.0, (step / max(1, self.steps - 1) - start) / (end - start)))
+        frac = ramp_fraction(step / max(1, self.steps - 1), *self.align_ramp)
         return self.align_weight + frac * (self.align_weight_final - self.align_weight)
 
 

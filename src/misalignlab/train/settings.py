@@ -62,6 +62,12 @@ class TrainCfg:
             raise ValueError(f"train.check_every must be >= 1, got {self.check_every}")
 
 
+def ramp_fraction(progress: float, start: float, end: float) -> float:
+    """0 before fraction ``start`` of training, 1 after ``end``, linear between: the shape of every
+    loss-weight ramp (the simulation's λ, the image–text lab's alignment weight)."""
+    return min(1.0, max(0.0, (progress - start) / (end - start)))
+
+
 def lr_factor(step: int, cfg: TrainCfg) -> float:
     """Multiplier of ``cfg.lr`` for optimizer step ``step`` (0-based): linear warmup, then constant/cosine.
 
