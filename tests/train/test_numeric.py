@@ -143,3 +143,36 @@ def test_alignment_weight_holds_before_and_after_its_ramp_window():
     assert cfg.align_weight_at(37) == pytest.approx(1.0 + 3.0 * (0.37 - 0.25) / 0.25)
     with pytest.raises(ValueError, match="align_ramp"):
         NumericTrainCfg(steps=10, align_ramp=(0.6, 0.4)).check()
+
+
+def test_spare_code_dimensions_fade_out_to_the_theorems_code_size():
+    enc = EncoderCfg(hidden=(16, 16), code_extra=3)
+    cfg = NumericTrainCfg(steps=12, batch_size=32, lr=3e-3, independent_negatives=False, spare_fade=(0.25, 0.5))
+    stack = SimStack(SETTINGS, LVMCfg(), enc)
+    assert stack.code_dims == [4 + 3, 1 + 3, 7 + 3]
+    x, t, _ = stack.sample(50, [torch.Generator().manual_seed(i) for i in range(len(SETTINGS))])
+    za, zb = stack.encode(x, t)  # before the fade: every spare dimension is part of the code
+    assert [z.shape[1] for z in za] == [7, 4, 10] and np.abs(za[1][:, 1:]).sum() > 0
+    train_stack(stack, cfg)
+    za, zb = stack.encode(x, t)  # after it: exactly |I_θ \ I_ρ| dimensions remain
+    assert [z.shape[1] for z in za] == [4, 1, 7] == [z.shape[1] for z in zb]
+    a, _ = stack.codes(x, t)
+    assert a[1, :, 1:].abs().sum() == 0  # the faded dimensions no longer reach the loss
+    for m in range(len(SETTINGS)):
+        np.testing.assert_allclose(stack.image_codes_one(m, x[m]).numpy(), za[m], rtol=1e-5, atol=1e-6)
+
+
+def test_spare_fade_holds_before_and_after_its_window_and_rejects_bad_windows():
+    cfg = NumericTrainCfg(steps=101, spare_fade=(0.2, 0.6))
+    assert [cfg.spare_scale_at(s) for s in (0, 20, 40, 60, 100)] == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
+    assert NumericTrainCfg(steps=101).spare_scale_at(100) == 1.0  # (0, 0): no fade
+    with pytest.raises(ValueError, match="spare_fade"):
+        NumericTrainCfg(steps=10, spare_fade=(0.5, 0.2)).check()
+
+
+def test_batched_equivalence_holds_with_fading_spare_dimensions():
+    enc = EncoderCfg(hidden=(16, 16), code_extra=2)
+    cfg = NumericTrainCfg(steps=10, batch_size=64, lr=3e-3, independent_negatives=False, spare_fade=(0.2, 0.6))
+    for m, batched, alone in batched_and_alone(enc, cfg):
+        for key, value in alone.f_x.slice_state(0).items():
+            torch.testing.assert_close(batched.f_x.slice_state(m)[key], value, rtol=1e-4, atol=1e-5)

@@ -42,7 +42,8 @@ class EncoderCfg:
 
     hidden: tuple[int, ...] = ()
     negative_slope: float = 0.01
-    code_dim: int = 0  # 0: |I_θ \ I_ρ|, the size Theorem 4.1 asks for
+    code_dim: int = 0  # 0: |I_θ \ I_ρ|, the size Theorem 4.1 asks for (plus code_extra)
+    code_extra: int = 0  # spare code dimensions beyond |I_θ \ I_ρ| when code_dim is 0
     whiten_inputs: bool = False  # fixed ZCA whitening of x and t, estimated once from fresh samples
     output: str = "linear"  # "linear" (paper: unbounded) or "tanh" (bounded codes, as Theorem 4.1 assumes)
     init: str = "uniform"  # "uniform" (nn.Linear default, the paper's code) or "kaiming"
@@ -78,6 +79,7 @@ class NumericTrainCfg:
     align_weight: float = 1.0  # sqeuclid_independent only: λ on the alignment term (1 = paper)
     align_weight_final: float = 0.0  # > 0: λ ramps linearly from align_weight to this …
     align_ramp: tuple[float, float] = (0.0, 1.0)  # … between these fractions of training, then holds
+    spare_fade: tuple[float, float] = (0.0, 0.0)  # (start, end): spare code dims fade 1 → 0 there; (0, 0): off
     device: str = "cpu"  # "cuda": train (and sample latents) on the GPU
 
     def build_loss(self):
@@ -99,7 +101,16 @@ class NumericTrainCfg:
         start, end = self.align_ramp
         if not 0.0 <= start < end <= 1.0:
             raise ValueError(f"train.align_ramp must be (start, end) with 0 ≤ start < end ≤ 1, got {self.align_ramp}")
+        fade = tuple(self.spare_fade)
+        if fade != (0.0, 0.0) and not 0.0 <= fade[0] < fade[1] <= 1.0:
+            raise ValueError(f"train.spare_fade must be (start, end) with 0 ≤ start < end ≤ 1, or (0, 0), got {self.spare_fade}")
         return self
+
+    def spare_scale_at(self, step: int) -> float:
+        """Factor on the spare code dimensions at ``step``: 1 until the fade starts, 0 after it ends."""
+        if tuple(self.spare_fade) == (0.0, 0.0):
+            return 1.0
+        return 1.0 - ramp_fraction(step / max(1, self.steps - 1), *self.spare_fade)
 
     def align_weight_at(self, step: int) -> float:
         """λ at ``step``: ``align_weight`` until the ramp starts, then linear to ``align_weight_final``."""
@@ -144,12 +155,20 @@ class SimStack:
             raise ValueError("a sweep needs at least one setting")
         self.settings = list(settings)
         self.lvms = [LatentVariableModel(lvm_cfg, s.bias, s.seed) for s in settings]
-        self.code_dims = [enc_cfg.code_dim or len(s.bias.unbiased) for s in settings]
+        self.code_dims = [enc_cfg.code_dim or len(s.bias.unbiased) + enc_cfg.code_extra for s in settings]
         init_gens = [torch.Generator().manual_seed(10_007 * s.seed + 1) for s in settings]
         enc_cfg.check()
         self.f_x = _encoder_stack(enc_cfg, [m.image_dim for m in self.lvms], self.code_dims, init_gens)
         self.f_t = _encoder_stack(enc_cfg, [m.text_dim for m in self.lvms], self.code_dims, init_gens)
         self.text_pad = max(m.text_dim for m in self.lvms)
+        # Spare dimensions (beyond |I_θ \ I_ρ|) give the optimiser room early on; training may fade
+        # them out (train.spare_fade), leaving the code size Theorem 4.1 asks for.
+        self.kept_dims = [len(s.bias.unbiased) for s in settings]
+        self.spare_scale = 1.0
+        dims = torch.arange(max(self.code_dims))
+        self._spare = torch.stack(
+            [(dims >= k) & (dims < n) for k, n in zip(self.kept_dims, self.code_dims, strict=True)]
+        ).unsqueeze(1)  # (M, 1, n_max)
         self.output = enc_cfg.check().output
         self.whiten: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
         if enc_cfg.whiten_inputs:
@@ -195,6 +214,9 @@ class SimStack:
         a, b = self.f_x(x), self.f_t(t)
         if self.output == "tanh":
             a, b = torch.tanh(a), torch.tanh(b)
+        if self.spare_scale != 1.0:
+            scale = torch.where(self._spare.to(a.device), self.spare_scale, 1.0)
+            a, b = a * scale, b * scale
         return a, b
 
     def image_codes_one(self, m: int, x: Tensor) -> Tensor:
@@ -202,7 +224,10 @@ class SimStack:
         if self.whiten is not None:
             x = (x - self.whiten[0][m]) @ self.whiten[1][m]
         a = self.f_x.forward_one(m, x)
-        return torch.tanh(a) if self.output == "tanh" else a
+        a = torch.tanh(a) if self.output == "tanh" else a
+        if self.spare_scale == 0.0:
+            return a[:, : self.kept_dims[m]]
+        return torch.where(self._spare[m, 0, : a.shape[1]], a * self.spare_scale, a)
 
     def sample(self, n: int, gens: Sequence[torch.Generator]) -> tuple[Tensor, Tensor, list]:
         """Stacked observations: x (M, n, D_x), t (M, n, D_t max, zero-padded), per-model latents."""
@@ -213,10 +238,11 @@ class SimStack:
 
     @torch.no_grad()
     def encode(self, x: Tensor, t: Tensor) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per-model unpadded codes (n, code_dim_m) of both towers."""
+        """Per-model unpadded codes (n, code_dim_m) of both towers; faded-out spare dimensions are dropped."""
         a, b = self.codes(x, t)
-        za = [a[m, :, :n].numpy() for m, n in enumerate(self.code_dims)]
-        zb = [b[m, :, :n].numpy() for m, n in enumerate(self.code_dims)]
+        dims = self.kept_dims if self.spare_scale == 0.0 else self.code_dims
+        za = [a[m, :, :n].numpy() for m, n in enumerate(dims)]
+        zb = [b[m, :, :n].numpy() for m, n in enumerate(dims)]
         return za, zb
 
 
@@ -283,6 +309,7 @@ def train_stack(
     for step in range(start, cfg.steps):
         if cfg.align_weight_final > 0 and hasattr(loss_fn, "align_weight"):
             loss_fn.align_weight = cfg.align_weight_at(step)
+        stack.spare_scale = cfg.spare_scale_at(step)
         x, t, _ = stack.sample(cfg.batch_size, gens)
         a, b = stack.codes(x, t)  # (M, B, n_max); padded code dims are exactly 0
         kwargs = {}
