@@ -42,9 +42,6 @@ ENCODERS.register("image/tiny")(
 ENCODERS.register("image/small")(
     ImageEncoderCfg(widths=(32, 64, 128), blocks=(1, 1, 1), stem_kernel=5, stem_stride=4, pool_grid=4)
 )
-ENCODERS.register("image/fine")(
-    ImageEncoderCfg(widths=(8, 16, 32, 64), blocks=(1, 1, 1, 1), stem_kernel=5, stem_stride=2, pool_grid=4)
-)
 ENCODERS.register("image/resnet18")(
     ImageEncoderCfg(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2), stem_kernel=7, stem_stride=2, stem_pool=True)
 )
