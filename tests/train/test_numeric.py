@@ -168,6 +168,8 @@ def test_spare_fade_holds_before_and_after_its_window_and_rejects_bad_windows():
     assert NumericTrainCfg(steps=101).spare_scale_at(100) == 1.0  # (0, 0): no fade
     with pytest.raises(ValueError, match="spare_fade"):
         NumericTrainCfg(steps=10, spare_fade=(0.5, 0.2)).check()
+    with pytest.raises(ValueError, match="code_extra"):
+        EncoderCfg(code_extra=-1).check()
 
 
 def test_batched_equivalence_holds_with_fading_spare_dimensions():

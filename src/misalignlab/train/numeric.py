@@ -54,6 +54,8 @@ class EncoderCfg:
             raise ValueError(f"encoder.output must be one of {OUTPUTS}, got {self.output!r}")
         if self.arch not in ARCHS:
             raise ValueError(f"encoder.arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.code_extra < 0 or self.code_dim < 0:
+            raise ValueError(f"encoder.code_dim and encoder.code_extra must be ≥ 0, got {self.code_dim}, {self.code_extra}")
         if self.arch == "resmlp" and (not self.hidden or len(set(self.hidden)) != 1):
             raise ValueError("encoder.arch='resmlp' needs encoder.hidden of one repeated width, e.g. [128, 128, 128, 128]")
         return self
