@@ -14,13 +14,14 @@ def test_tiny_run_writes_every_artefact(tmp_path):
     out = tmp_path / "run"
     argv = ["imagetext", "--preset", "perturbation-3", "--scale", "tiny", "--out", str(out), "--no-progress",
             "--set", "probes=[\"linear\", \"mlp\"]", "--set", "curve_every=6", "--set", "curve_n=40",
-            "--set", "unit_codes=true"]  # fmt: skip
+            "--set", "unit_codes=true", "--set", "code_extra=2", "--set", "spare_fade=[0.25, 0.75]"]  # fmt: skip
     assert main(argv) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["preset"] == "perturbation-3" and cfg["loss"]["variant"] == "clip_cross_modal"
     assert "imagetext" in (out / "argv.txt").read_text()
     level = out / "perturbation-3"
-    assert json.loads((level / "scores.json").read_text())["code_dim"] == 3  # colour, shape, size unbiased
+    # colour, shape, size unbiased: the two spare dimensions trained beside them are faded out
+    assert json.loads((level / "scores.json").read_text())["code_dim"] == 3
     assert sorted(p.name for p in (level / "checkpoints").glob("step_*.pt"))[-1] == "step_00000012.pt"
     for probe in ("linear", "mlp"):
         table = pd.read_csv(out / f"table_{probe}.csv", index_col=[0, 1])

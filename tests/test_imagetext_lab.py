@@ -46,6 +46,10 @@ def test_selection_levels_add_colour_shape_size_position_background_in_turn():
         replace(quick, align_ramp=(0.6, 0.3))
     with pytest.raises(ValueError, match="has none"):
         replace(quick, loss=LossCfg("ntxent_intra_modal", tau=1.0))
+    with pytest.raises(ValueError, match="spare_fade"):
+        replace(quick, code_extra=0, spare_fade=(0.2, 0.5))  # nothing to fade
+    with pytest.raises(ValueError, match="spare_fade"):
+        replace(quick, code_extra=4, spare_fade=(0.5, 0.2))
 
 
 def test_perturbation_levels_state_everything_and_perturb_from_the_background_up():

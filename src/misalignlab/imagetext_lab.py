@@ -35,7 +35,7 @@ from misalignlab.evaluate.factor_probes import discrete_probe, factor_probes
 from misalignlab.imagetext_presets import ImageTextLabCfg, Level
 from misalignlab.report.imagetext_report import markdown_table, score_heatmap, wide_table
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
-from misalignlab.train.callbacks import AlignWeightRamp, Checkpoint, EvalEvery, JsonlLog
+from misalignlab.train.callbacks import AlignWeightRamp, Checkpoint, EvalEvery, JsonlLog, SpareFade
 from misalignlab.train.distributed import barrier, current
 from misalignlab.train.imagetext import ImageTextCfg, embed, train_imagetext
 from misalignlab.train.trainer import Callback, Trainer, latest_checkpoint
@@ -122,12 +122,15 @@ def run_level(
     """Train (or resume) the level's model, probe it, write ``<level>/scores.json``; returns the scores."""
     folder = run.path(level.name)
     captions, template = level_captions(scenes, level, cfg.seed)
-    model_cfg = replace(cfg.model, code_dim=cfg.code_for(level))
+    code_dim = cfg.code_for(level)
+    model_cfg = replace(cfg.model, code_dim=code_dim + cfg.code_extra)
     it_cfg = ImageTextCfg(train=cfg.train, model=model_cfg, loss=cfg.loss)
     timer = _Throughput()
     callbacks: list[Callback] = [timer]
     if cfg.align_ramp != (0.0, 0.0):
         callbacks.append(AlignWeightRamp(it_cfg.loss.kwargs().get("align_weight", 0.0), *cfg.align_ramp))
+    if tuple(cfg.spare_fade) != (0.0, 0.0):
+        callbacks.append(SpareFade(code_dim, *cfg.spare_fade))
     if cfg.curve_every:
         curve = _curve_fn(scenes, captions, cfg.curve_n, cfg.seed, cfg.unit_codes)
         callbacks += [EvalEvery(cfg.curve_every, curve), _CurveLog(run, level.name)]
@@ -155,7 +158,7 @@ def run_level(
     timing = {"kind": "timing", "level": level.name, "steps_run": timer.steps, "train_step_s": timer.seconds,
               "pairs_per_s": pairs_per_s, "probe_s": probe_s, "threads": torch.get_num_threads()}  # fmt: skip
     run.log(timing)
-    write_json(folder / SCORES_FILE, {"level": level.name, "code_dim": model_cfg.code_dim, "scores": scores,
+    write_json(folder / SCORES_FILE, {"level": level.name, "code_dim": fit_i.shape[1], "scores": scores,
                                       "timing": timing})  # fmt: skip
     return scores
 

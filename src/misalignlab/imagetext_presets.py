@@ -164,6 +164,8 @@ class ImageTextLabCfg:
     probes: tuple[str, ...] = ("linear", "mlp")
     unit_codes: bool = False  # probe ẑ/‖ẑ‖ (what a cosine loss sees) instead of ẑ (the paper's probes)
     align_ramp: tuple[float, float] = (0.0, 0.0)  # (start, end) fractions: loss.align_weight ramps in; (0, 0): from step 0
+    code_extra: int = 0  # spare code dimensions trained beyond each level's code size …
+    spare_fade: tuple[float, float] = (0.0, 0.0)  # … and faded out between these fractions; (0, 0): kept
     seed: int = 0
     threads: int = 0  # 0: torch's default
     checkpoint_every: int = 500
@@ -182,8 +184,12 @@ class ImageTextLabCfg:
             raise ValueError(f"align_ramp must be (0, 0) or (start, end) with 0 <= start < end <= 1, got {self.align_ramp}")
         if (start, end) != (0.0, 0.0) and "align_weight" not in self.loss.kwargs():
             raise ValueError(f"align_ramp needs a loss with an alignment term; {self.loss.variant!r} has none")
-        if min(self.n_train, self.n_fit, self.n_test) < 1 or self.code_dim < 0 or self.curve_every < 0:
-            raise ValueError("n_train, n_fit, n_test must be >= 1; code_dim and curve_every >= 0")
+        if min(self.n_train, self.n_fit, self.n_test) < 1 or min(self.code_dim, self.code_extra, self.curve_every) < 0:
+            raise ValueError("n_train, n_fit, n_test must be >= 1; code_dim, code_extra and curve_every >= 0")
+        fade = tuple(self.spare_fade)
+        if fade != (0.0, 0.0) and not (0.0 <= fade[0] < fade[1] <= 1.0 and self.code_extra > 0):
+            raise ValueError(f"spare_fade must be (0, 0) or (start, end) with 0 <= start < end <= 1 and code_extra > 0, "
+                             f"got {self.spare_fade} with code_extra={self.code_extra}")
 
     @property
     def levels(self) -> tuple[Level, ...]:

@@ -163,3 +163,35 @@ def test_align_weight_ramp_sets_the_loss_weight_by_step_also_after_a_resume(tmp_
     train_imagetext(images, captions, cfg, callbacks=[AlignWeightRamp(2.0, 0.25, 0.75), Spy(100)],
                     resume=latest_checkpoint(tmp_path))
     assert seen == pytest.approx([1.5, 2.0, 2.0, 2.0])
+
+
+def test_spare_fade_leaves_the_kept_code_size_and_is_set_by_step_after_a_resume(tmp_path) -> None:
+    from misalignlab.train.callbacks import SpareFade
+
+    fade = SpareFade(3, 0.25, 0.75)
+    assert [fade.scale_at(s, 8) for s in (0, 2, 4, 6, 8)] == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
+    with pytest.raises(ValueError, match="spare fade"):
+        SpareFade(0, 0.2, 0.5)
+    images, captions, _ = colour_pairs(64, 16, seed=0)
+    seen: list[float] = []
+
+    class Spy(StopAfter):
+        def on_step_end(self, trainer, step, logs):  # the factor the next step will use
+            seen.append(trainer.objective.model.spare_scale)
+            super().on_step_end(trainer, step, logs)
+
+    cfg = tiny_cfg(8)  # code_dim 8: three kept, five spare
+    train_imagetext(images, captions, cfg, callbacks=[SpareFade(3, 0.25, 0.75), Checkpoint(tmp_path, every=4), Spy(4)])
+    assert seen == pytest.approx([1.0, 1.0, 0.75, 0.5])
+    seen.clear()
+    model = train_imagetext(images, captions, cfg, callbacks=[SpareFade(3, 0.25, 0.75), Spy(100)],
+                            resume=latest_checkpoint(tmp_path))
+    assert seen == pytest.approx([0.25, 0.0, 0.0, 0.0])
+    img, txt = embed(model, images[:10], captions[:10])
+    assert img.shape == txt.shape == (10, 3)  # the faded dimensions are gone from the trained code
+    model.spare_scale = 0.5  # halfway: the spare dimensions are scaled, the kept ones untouched
+    half, _ = embed(model, images[:10], captions[:10])
+    model.spare_scale = 1.0
+    full, _ = embed(model, images[:10], captions[:10])
+    np.testing.assert_allclose(half[:, :3], full[:, :3], rtol=1e-6)
+    np.testing.assert_allclose(half[:, 3:], 0.5 * full[:, 3:], rtol=1e-5, atol=1e-7)

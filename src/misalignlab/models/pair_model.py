@@ -95,13 +95,26 @@ class ImageTextModel(nn.Module):
         self.tokenizer = tokenizer
         self.max_len = max_len
 
+    # Spare code dimensions (:class:`misalignlab.train.callbacks.SpareFade`): code dimensions from
+    # ``spare_from`` on are multiplied by ``spare_scale``; at 0 they are dropped, so the trained
+    # model's code has ``spare_from`` dimensions.
+    spare_from: int | None = None
+    spare_scale: float = 1.0
+
+    def _fade(self, z: Tensor) -> Tensor:
+        if self.spare_from is None or self.spare_scale == 1.0:
+            return z
+        if self.spare_scale == 0.0:
+            return z[:, : self.spare_from]
+        return torch.cat([z[:, : self.spare_from], z[:, self.spare_from :] * self.spare_scale], dim=1)
+
     def encode_image(self, images: Tensor) -> Tensor:
         """Float images (B, 3, H, W), normalised → codes (B, D)."""
-        return self.image_encoder(images)
+        return self._fade(self.image_encoder(images))
 
     def encode_text(self, tokens: Tensor) -> Tensor:
         """Token ids (B, L) → codes (B, D)."""
-        return self.text_encoder(tokens)
+        return self._fade(self.text_encoder(tokens))
 
     def tokenize(self, captions: list[str]) -> Tensor:
         """Captions → token ids (N, max_len) with the model's own tokenizer."""

@@ -184,3 +184,32 @@ class AlignWeightRamp(Callback):
 
     def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
         self._set(trainer, step)
+
+
+class SpareFade(Callback):
+    """Fade the model's code dimensions beyond ``keep`` out: factor 1 until fraction ``start`` of
+    the steps, linear to 0 at ``end``, after which the code has ``keep`` dimensions.
+
+    Why: spare dimensions give a small code room to separate its stated factors early, but left in
+    place they keep what the captions do not state (an omitted defect, a perturbed size). Fading
+    them out keeps the early speed and ends at the code size the theorem asks for. On resume the
+    factor is set from the restored step.
+    """
+
+    def __init__(self, keep: int, start: float, end: float) -> None:
+        if not (keep >= 1 and 0.0 <= start < end <= 1.0):
+            raise ValueError(f"spare fade needs keep >= 1 and 0 <= start < end <= 1, got {keep}, {start}, {end}")
+        self.keep, self.start, self.end = keep, start, end
+
+    def scale_at(self, step: int, steps: int) -> float:
+        return 1.0 - ramp_fraction(step / max(1, steps), self.start, self.end)
+
+    def _set(self, trainer: Trainer, step: int) -> None:
+        model = trainer.objective.model  # type: ignore[union-attr]
+        model.spare_from, model.spare_scale = self.keep, self.scale_at(step, trainer.cfg.steps)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._set(trainer, trainer.step)
+
+    def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
+        self._set(trainer, step)
