@@ -139,6 +139,17 @@ def test_input_validation_and_embed_shapes() -> None:
     assert x.shape == (2, 3, 16, 16) and x.min() >= -1 and x.max() <= 1 and x.is_contiguous()
 
 
+def recorder(seen: list, read):
+    """A :class:`StopAfter` that appends ``read(trainer)`` to ``seen`` after every step."""
+
+    class Recorder(StopAfter):
+        def on_step_end(self, trainer, step, logs):
+            seen.append(read(trainer))
+            super().on_step_end(trainer, step, logs)
+
+    return Recorder
+
+
 def test_align_weight_ramp_sets_the_loss_weight_by_step_also_after_a_resume(tmp_path) -> None:
     from misalignlab.train.callbacks import AlignWeightRamp
 
@@ -148,12 +159,7 @@ def test_align_weight_ramp_sets_the_loss_weight_by_step_also_after_a_resume(tmp_
         AlignWeightRamp(1.0, 0.8, 0.2)
     images, captions, _ = colour_pairs(64, 16, seed=0)
     seen: list[float] = []
-
-    class Spy(StopAfter):
-        def on_step_end(self, trainer, step, logs):  # the weight the next step will use
-            seen.append(trainer.objective.loss.align_weight)
-            super().on_step_end(trainer, step, logs)
-
+    Spy = recorder(seen, lambda trainer: trainer.objective.loss.align_weight)  # the weight the next step uses
     cfg = tiny_cfg(8)
     cfg = ImageTextCfg(train=cfg.train, model=cfg.model, loss=LossCfg(align_weight=2.0))
     ramp_then_stop = [AlignWeightRamp(2.0, 0.25, 0.75), Checkpoint(tmp_path, every=4), Spy(4)]  # interrupted at 4
@@ -174,12 +180,7 @@ def test_spare_fade_leaves_the_kept_code_size_and_is_set_by_step_after_a_resume(
         SpareFade(0, 0.2, 0.5)
     images, captions, _ = colour_pairs(64, 16, seed=0)
     seen: list[float] = []
-
-    class Spy(StopAfter):
-        def on_step_end(self, trainer, step, logs):  # the factor the next step will use
-            seen.append(trainer.objective.model.spare_scale)
-            super().on_step_end(trainer, step, logs)
-
+    Spy = recorder(seen, lambda trainer: trainer.objective.model.spare_scale)  # the factor the next step uses
     cfg = tiny_cfg(8)  # code_dim 8: three kept, five spare
     train_imagetext(images, captions, cfg, callbacks=[SpareFade(3, 0.25, 0.75), Checkpoint(tmp_path, every=4), Spy(4)])
     assert seen == pytest.approx([1.0, 1.0, 0.75, 0.5])

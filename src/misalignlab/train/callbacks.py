@@ -155,7 +155,21 @@ class StopAfter(Callback):
             trainer.stop()
 
 
-class AlignWeightRamp(Callback):
+class SetByStep(Callback):
+    """Sets something on the trainer from the step count: at fit start (so a resumed run gets the
+    value of its restored step) and after every step. Subclasses say what in ``_set``."""
+
+    def _set(self, trainer: Trainer, step: int) -> None:
+        raise NotImplementedError
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._set(trainer, trainer.step)
+
+    def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
+        self._set(trainer, step)
+
+
+class AlignWeightRamp(SetByStep):
     """Switch on the loss's explicit alignment term late: α = 0 until fraction ``start`` of the steps,
     then linear to ``final`` at fraction ``end``, then held (every rank, so gradients agree).
 
@@ -179,21 +193,15 @@ class AlignWeightRamp(Callback):
             raise ValueError(f"{type(loss).__name__} has no alignment term to ramp")
         loss.align_weight = self.weight_at(step, trainer.cfg.steps)
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._set(trainer, trainer.step)
 
-    def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
-        self._set(trainer, step)
-
-
-class SpareFade(Callback):
+class SpareFade(SetByStep):
     """Fade the model's code dimensions beyond ``keep`` out: factor 1 until fraction ``start`` of
     the steps, linear to 0 at ``end``, after which the code has ``keep`` dimensions.
 
     Why: spare dimensions give a small code room to separate its stated factors early, but left in
     place they keep what the captions do not state (an omitted defect, a perturbed size). Fading
-    them out keeps the early speed and ends at the code size the theorem asks for. On resume the
-    factor is set from the restored step.
+    them out keeps the early speed and ends at ``keep`` dimensions. On resume the factor is set
+    from the restored step.
     """
 
     def __init__(self, keep: int, start: float, end: float) -> None:
@@ -207,9 +215,3 @@ class SpareFade(Callback):
     def _set(self, trainer: Trainer, step: int) -> None:
         model = trainer.objective.model  # type: ignore[union-attr]
         model.spare_from, model.spare_scale = self.keep, self.scale_at(step, trainer.cfg.steps)
-
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._set(trainer, trainer.step)
-
-    def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
-        self._set(trainer, step)
