@@ -33,10 +33,18 @@ def test_selection_levels_add_colour_shape_size_position_background_in_turn():
         cfg = lab_config("selection", scale)
         assert [cfg.code_for(lv) for lv in cfg.levels] == [3, 3, 3, 5, 6]
     quick = lab_config("selection", "quick")
-    assert [quick.code_for(lv) for lv in quick.levels] == [3, 4, 5, 7, 8]  # #unbiased + 2 = #stated + 2 here
+    assert [lv.unbiased_combinations for lv in quick.levels] == [8, 48, 144, 1296, 3888]
+    # snug: the paper's size (with 8 spare dimensions to fade) while it holds the combinations, else faithful
+    assert [quick.code_for(lv) for lv in quick.levels] == [3, 3, 5, 7, 8]
+    assert [quick.spare_for(lv) for lv in quick.levels] == [8, 8, 0, 0, 0]
+    faithful = replace(quick, code_rule="faithful")
+    assert [faithful.code_for(lv) for lv in quick.levels] == [3, 4, 5, 7, 8]  # #unbiased + 2 = #stated + 2 here
+    assert [faithful.spare_for(lv) for lv in quick.levels] == [8] * 5  # other rules: code_extra everywhere
     assert [replace(quick, code_rule="stated").code_for(lv) for lv in quick.levels] == [3, 4, 5, 7, 8]
     pert = lab_config("perturbation", "quick")
-    assert [pert.code_for(lv) for lv in pert.levels] == [8, 7, 5, 4, 3]  # perturbed factors get no room
+    assert [pert.code_for(lv) for lv in pert.levels] == [8, 7, 5, 3, 3]  # perturbed factors get no room
+    assert [pert.spare_for(lv) for lv in pert.levels] == [0, 0, 0, 8, 8]
+    assert [replace(pert, code_rule="faithful").code_for(lv) for lv in pert.levels] == [8, 7, 5, 4, 3]
     assert [replace(pert, code_rule="stated").code_for(lv) for lv in pert.levels] == [8, 8, 8, 8, 8]
     assert [replace(quick, code_rule="unbiased").code_for(lv) for lv in quick.levels] == [3, 3, 3, 5, 6]
     assert {replace(quick, code_dim=16).code_for(lv) for lv in quick.levels} == {16}
@@ -60,7 +68,7 @@ def test_perturbation_levels_state_everything_and_perturb_from_the_background_up
                                                     {"shape", "size", *POS, "background"}]  # fmt: skip
     assert all(set(lv.stated) == {"colour", "shape", "size", *POS, "background"} for lv in levels)
     assert [lv.code_dim for lv in levels] == [6, 5, 3, 3, 3]
-    assert [lab_config("perturbation", "quick").code_for(lv) for lv in levels] == [8, 7, 5, 4, 3]
+    assert [lab_config("perturbation", "quick").code_for(lv) for lv in levels] == [8, 7, 5, 3, 3]
     assert [lv.unbiased for lv in levels][-1] == ("colour",)
     assert levels[2].role("pos_x") == "perturbed" and levels[2].role("defect") == "omitted"
     assert levels[2].role("rotation") == "image-only" and levels[2].role("template") == "text-only"

@@ -122,14 +122,14 @@ def run_level(
     """Train (or resume) the level's model, probe it, write ``<level>/scores.json``; returns the scores."""
     folder = run.path(level.name)
     captions, template = level_captions(scenes, level, cfg.seed)
-    code_dim = cfg.code_for(level)
-    model_cfg = replace(cfg.model, code_dim=code_dim + cfg.code_extra)
+    code_dim, spare = cfg.code_for(level), cfg.spare_for(level)
+    model_cfg = replace(cfg.model, code_dim=code_dim + spare)
     it_cfg = ImageTextCfg(train=cfg.train, model=model_cfg, loss=cfg.loss)
     timer = _Throughput()
     callbacks: list[Callback] = [timer]
     if cfg.align_ramp != (0.0, 0.0):
         callbacks.append(AlignWeightRamp(it_cfg.loss.kwargs().get("align_weight", 0.0), *cfg.align_ramp))
-    if tuple(cfg.spare_fade) != (0.0, 0.0):
+    if spare and tuple(cfg.spare_fade) != (0.0, 0.0):
         callbacks.append(SpareFade(code_dim, *cfg.spare_fade))
     if cfg.curve_every:
         curve = _curve_fn(scenes, captions, cfg.curve_n, cfg.seed, cfg.unit_codes)

@@ -23,9 +23,13 @@ unbiased factors, at least 3 (paper §7), at the ``paper`` and ``tiny`` scales; 
 overrides it for every level. The ``quick`` scale (RESULTS.md §2) differs where a 2-core budget
 needs it to:
 
-- ``code_rule="faithful"``: two dimensions more than the unbiased factors (at least 3). Our
-  factors have more values than MPI3D's, and a code of exactly #unbiased learns too slowly;
-  perturbed factors get no room, so they have nowhere to stay.
+- ``code_rule="snug"``: the paper's code size (#unbiased, at least 3) where it can hold the
+  unbiased value combinations (at most ``SNUG_COMBINATIONS``), trained with 8 spare dimensions
+  that fade out between 20 % and 50 % of training (``code_extra``, ``spare_fade``). Left in place,
+  any room beyond what the stated factors need keeps the never-stated defect. Elsewhere it is the
+  ``faithful`` size, two dimensions more than the unbiased factors: our factors have more values
+  than MPI3D's, and a code of exactly #unbiased crushes shape there at this budget. Perturbed
+  factors get no room in either.
 - ``align_ramp``: an explicit alignment term (``loss.align_weight`` = 1) switched on between 30 %
   and 60 % of training. Once captions repeat, cross entropy saturates and spare dimensions keep
   salient nuisances (position); the term pulls them out. From step 0 it flattens hard stated
@@ -40,6 +44,7 @@ This module holds definitions only; the workflow is :mod:`misalignlab.imagetext_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from misalignlab.data.factors import FACTORS, SEMANTIC
@@ -58,7 +63,10 @@ PERTURB_ORDER = ("background", "position", "size", "shape")  # perturbation k ad
 PAPER_PERTURB_PROB = 0.9
 MIN_CODE = 3
 QUICK_STEPS = 1000
-CODE_RULES = ("unbiased", "stated", "faithful")  # max(3, n + k): #unbiased (paper), #stated + 2, #unbiased + 2
+CODE_RULES = ("unbiased", "stated", "faithful", "snug")  # max(3, n + k): #unbiased (paper), #stated + 2, #unbiased + 2
+# The most unbiased value combinations a code of the paper's size separated in the quick budget
+# with spare dimensions faded out (RESULTS.md §2): 48 (colour × shape, 3-d) did, 144 did not.
+SNUG_COMBINATIONS = 64
 
 
 def _factors(groups: tuple[str, ...]) -> tuple[str, ...]:
@@ -116,6 +124,16 @@ class Level:
         that perturbed words would take is withheld, so they have nowhere to stay.
         """
         return max(MIN_CODE, len(self.unbiased) + 2)
+
+    @property
+    def unbiased_combinations(self) -> int:
+        """How many value combinations of the unbiased factors the code must tell apart."""
+        return math.prod(FACTORS[f].n_values for f in self.unbiased)
+
+    @property
+    def snug(self) -> bool:
+        """Whether the paper's code size holds this level's unbiased combinations (see ``SNUG_COMBINATIONS``)."""
+        return self.unbiased_combinations <= SNUG_COMBINATIONS
 
     def role(self, factor: str) -> str:
         """stated | perturbed | omitted | image-only | text-only, for table rows."""
@@ -196,10 +214,20 @@ class ImageTextLabCfg:
         return PRESETS.get(self.preset)
 
     def code_for(self, level: Level) -> int:
+        """The level's trained code size (after any spare dimensions are faded out)."""
         if self.code_dim:
             return self.code_dim
-        rules = {"unbiased": level.code_dim, "stated": level.roomy_code_dim, "faithful": level.faithful_code_dim}
+        snug = level.code_dim if level.snug else level.faithful_code_dim
+        rules = {"unbiased": level.code_dim, "stated": level.roomy_code_dim, "faithful": level.faithful_code_dim,
+                 "snug": snug}  # fmt: skip
         return rules[self.code_rule]
+
+    def spare_for(self, level: Level) -> int:
+        """Spare dimensions trained beside the level's code. ``snug`` gives them only where it picks the
+        paper's size: the faithful size already keeps two dimensions of room."""
+        if self.code_rule == "snug" and not self.code_dim and not level.snug:
+            return 0
+        return self.code_extra
 
 
 SCALES = ("tiny", "quick", "paper")
@@ -221,7 +249,8 @@ def lab_config(preset: str, scale: str) -> ImageTextLabCfg:
             TrainCfg(steps=QUICK_STEPS, batch_size=256, lr=2e-3, schedule="cosine", warmup_steps=100),
             ModelCfg(image="tiny", text="tiny", image_size=64, max_len=16),
             LossCfg("clip_cross_modal", tau=0.1, align_weight=1.0),
-            code_rule="faithful", n_train=16_384, n_fit=10_240, n_test=2048, unit_codes=True, align_ramp=(0.3, 0.6),
+            code_rule="snug", code_extra=8, spare_fade=(0.2, 0.5),
+            n_train=16_384, n_fit=10_240, n_test=2048, unit_codes=True, align_ramp=(0.3, 0.6),
         )  # fmt: skip
     if scale == "tiny":
         return ImageTextLabCfg(
