@@ -165,7 +165,7 @@ class SimStack:
         self.text_pad = max(m.text_dim for m in self.lvms)
         # Spare dimensions (beyond |I_θ \ I_ρ|) give the optimiser room early on; training may fade
         # them out (train.spare_fade), leaving the code size Theorem 4.1 asks for.
-        self.kept_dims = [len(s.bias.unbiased) for s in settings]
+        self.kept_dims = [min(len(s.bias.unbiased), n) for s, n in zip(settings, self.code_dims, strict=True)]
         self.spare_scale = 1.0
         dims = torch.arange(max(self.code_dims))
         self._spare = torch.stack(
