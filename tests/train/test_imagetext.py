@@ -139,15 +139,26 @@ def test_input_validation_and_embed_shapes() -> None:
     assert x.shape == (2, 3, 16, 16) and x.min() >= -1 and x.max() <= 1 and x.is_contiguous()
 
 
-def recorder(seen: list, read):
-    """A :class:`StopAfter` that appends ``read(trainer)`` to ``seen`` after every step."""
+def interrupted_then_resumed(tmp_path, cfg, make_callback, read):
+    """Train 8 steps with ``make_callback()``, stopped at step 4 and resumed from its checkpoint.
+
+    Returns what ``read(trainer)`` gave after each step of the first part and of the resumed part
+    (the value the next step uses), the trained model and its pairs.
+    """
+    images, captions, _ = colour_pairs(64, 16, seed=0)
+    seen: list[float] = []
 
     class Recorder(StopAfter):
         def on_step_end(self, trainer, step, logs):
             seen.append(read(trainer))
             super().on_step_end(trainer, step, logs)
 
-    return Recorder
+    train_imagetext(images, captions, cfg, callbacks=[make_callback(), Checkpoint(tmp_path, every=4), Recorder(4)])
+    first = list(seen)
+    seen.clear()
+    model = train_imagetext(images, captions, cfg, callbacks=[make_callback(), Recorder(100)],
+                            resume=latest_checkpoint(tmp_path))
+    return first, list(seen), model, images, captions
 
 
 def test_align_weight_ramp_sets_the_loss_weight_by_step_also_after_a_resume(tmp_path) -> None:
@@ -157,18 +168,13 @@ def test_align_weight_ramp_sets_the_loss_weight_by_step_also_after_a_resume(tmp_
     assert [ramp.weight_at(s, 8) for s in (0, 2, 4, 6, 8)] == pytest.approx([0.0, 0.0, 1.0, 2.0, 2.0])
     with pytest.raises(ValueError, match="align ramp"):
         AlignWeightRamp(1.0, 0.8, 0.2)
-    images, captions, _ = colour_pairs(64, 16, seed=0)
-    seen: list[float] = []
-    Spy = recorder(seen, lambda trainer: trainer.objective.loss.align_weight)  # the weight the next step uses
     cfg = tiny_cfg(8)
     cfg = ImageTextCfg(train=cfg.train, model=cfg.model, loss=LossCfg(align_weight=2.0))
-    ramp_then_stop = [AlignWeightRamp(2.0, 0.25, 0.75), Checkpoint(tmp_path, every=4), Spy(4)]  # interrupted at 4
-    train_imagetext(images, captions, cfg, callbacks=ramp_then_stop)
-    assert seen == pytest.approx([0.0, 0.0, 0.5, 1.0])
-    seen.clear()
-    train_imagetext(images, captions, cfg, callbacks=[AlignWeightRamp(2.0, 0.25, 0.75), Spy(100)],
-                    resume=latest_checkpoint(tmp_path))
-    assert seen == pytest.approx([1.5, 2.0, 2.0, 2.0])
+    first, resumed, *_ = interrupted_then_resumed(
+        tmp_path, cfg, lambda: AlignWeightRamp(2.0, 0.25, 0.75), lambda trainer: trainer.objective.loss.align_weight
+    )
+    assert first == pytest.approx([0.0, 0.0, 0.5, 1.0])
+    assert resumed == pytest.approx([1.5, 2.0, 2.0, 2.0])
 
 
 def test_spare_fade_leaves_the_kept_code_size_and_is_set_by_step_after_a_resume(tmp_path) -> None:
@@ -178,16 +184,12 @@ def test_spare_fade_leaves_the_kept_code_size_and_is_set_by_step_after_a_resume(
     assert [fade.scale_at(s, 8) for s in (0, 2, 4, 6, 8)] == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
     with pytest.raises(ValueError, match="spare fade"):
         SpareFade(0, 0.2, 0.5)
-    images, captions, _ = colour_pairs(64, 16, seed=0)
-    seen: list[float] = []
-    Spy = recorder(seen, lambda trainer: trainer.objective.model.spare_scale)  # the factor the next step uses
     cfg = tiny_cfg(8)  # code_dim 8: three kept, five spare
-    train_imagetext(images, captions, cfg, callbacks=[SpareFade(3, 0.25, 0.75), Checkpoint(tmp_path, every=4), Spy(4)])
-    assert seen == pytest.approx([1.0, 1.0, 0.75, 0.5])
-    seen.clear()
-    model = train_imagetext(images, captions, cfg, callbacks=[SpareFade(3, 0.25, 0.75), Spy(100)],
-                            resume=latest_checkpoint(tmp_path))
-    assert seen == pytest.approx([0.25, 0.0, 0.0, 0.0])
+    first, resumed, model, images, captions = interrupted_then_resumed(
+        tmp_path, cfg, lambda: SpareFade(3, 0.25, 0.75), lambda trainer: trainer.objective.model.spare_scale
+    )
+    assert first == pytest.approx([1.0, 1.0, 0.75, 0.5])
+    assert resumed == pytest.approx([0.25, 0.0, 0.0, 0.0])
     img, txt = embed(model, images[:10], captions[:10])
     assert img.shape == txt.shape == (10, 3)  # the faded dimensions are gone from the trained code
     model.spare_scale = 0.5  # halfway: the spare dimensions are scaled, the kept ones untouched
