@@ -34,16 +34,26 @@ def test_selection_levels_add_colour_shape_size_position_background_in_turn():
         assert [cfg.code_for(lv) for lv in cfg.levels] == [3, 3, 3, 5, 6]
     quick = lab_config("selection", "quick")
     assert [lv.unbiased_combinations for lv in quick.levels] == [8, 48, 144, 1296, 3888]
-    # snug: the paper's size (with 8 spare dimensions to fade) while it holds the combinations, else faithful
-    assert [quick.code_for(lv) for lv in quick.levels] == [3, 3, 5, 7, 8]
-    assert [quick.spare_for(lv) for lv in quick.levels] == [8, 8, 0, 0, 0]
+    # swept: the measured size and steps for the level's number of combinations, always with 8 spare
+    # dimensions to fade
+    assert [quick.code_for(lv) for lv in quick.levels] == [3, 3, 4, 9, 10]
+    assert [quick.spare_for(lv) for lv in quick.levels] == [8] * 5
+    assert [quick.train_for(lv).steps for lv in quick.levels] == [1000, 1000, 2000, 1000, 2000]
+    assert replace(quick, swept_steps=False).train_for(quick.levels[4]) == quick.train
+    # snug (session 4): the paper's size with spare dimensions while it holds the combinations, else faithful
+    snug = replace(quick, code_rule="snug")
+    assert [snug.code_for(lv) for lv in quick.levels] == [3, 3, 5, 7, 8]
+    assert [snug.spare_for(lv) for lv in quick.levels] == [8, 8, 0, 0, 0]
     faithful = replace(quick, code_rule="faithful")
     assert [faithful.code_for(lv) for lv in quick.levels] == [3, 4, 5, 7, 8]  # #unbiased + 2 = #stated + 2 here
     assert [faithful.spare_for(lv) for lv in quick.levels] == [8] * 5  # other rules: code_extra everywhere
     assert [replace(quick, code_rule="stated").code_for(lv) for lv in quick.levels] == [3, 4, 5, 7, 8]
     pert = lab_config("perturbation", "quick")
-    assert [pert.code_for(lv) for lv in pert.levels] == [8, 7, 5, 3, 3]  # perturbed factors get no room
-    assert [pert.spare_for(lv) for lv in pert.levels] == [0, 0, 0, 8, 8]
+    assert [lv.unbiased_combinations for lv in pert.levels] == [3888, 1296, 144, 48, 8]
+    assert [pert.code_for(lv) for lv in pert.levels] == [10, 9, 4, 3, 3]  # perturbed factors get no room
+    assert [pert.train_for(lv).steps for lv in pert.levels] == [2000, 1000, 2000, 1000, 1000]
+    assert [replace(pert, code_rule="snug").code_for(lv) for lv in pert.levels] == [8, 7, 5, 3, 3]
+    assert [replace(pert, code_rule="snug").spare_for(lv) for lv in pert.levels] == [0, 0, 0, 8, 8]
     assert [replace(pert, code_rule="faithful").code_for(lv) for lv in pert.levels] == [8, 7, 5, 4, 3]
     assert [replace(pert, code_rule="stated").code_for(lv) for lv in pert.levels] == [8, 8, 8, 8, 8]
     assert [replace(quick, code_rule="unbiased").code_for(lv) for lv in quick.levels] == [3, 3, 3, 5, 6]
@@ -60,6 +70,18 @@ def test_selection_levels_add_colour_shape_size_position_background_in_turn():
         replace(quick, code_extra=4, spare_fade=(0.5, 0.2))
 
 
+def test_swept_code_size_falls_back_to_faithful_beyond_the_measured_range(monkeypatch):
+    import misalignlab.imagetext_presets as presets
+
+    level = PRESETS.get("selection-5")[0]
+    quick = lab_config("selection-5", "quick")
+    monkeypatch.setattr(presets, "SWEPT", ((64, 3, 1), (144, 4, 2)))
+    assert level.swept is None and level.swept_code_dim == level.faithful_code_dim == 8
+    assert quick.train_for(level) == quick.train  # no measured multiple: the configured steps
+    monkeypatch.setattr(presets, "SWEPT", ((64, 3, 1), (4000, 11, 3)))
+    assert level.swept_code_dim == 11 and quick.train_for(level).steps == 3 * quick.train.steps
+
+
 def test_perturbation_levels_state_everything_and_perturb_from_the_background_up():
     levels = PRESETS.get("perturbation")
     assert [lv.name for lv in levels] == [f"perturbation-{k}" for k in range(1, 6)]
@@ -68,7 +90,7 @@ def test_perturbation_levels_state_everything_and_perturb_from_the_background_up
                                                     {"shape", "size", *POS, "background"}]  # fmt: skip
     assert all(set(lv.stated) == {"colour", "shape", "size", *POS, "background"} for lv in levels)
     assert [lv.code_dim for lv in levels] == [6, 5, 3, 3, 3]
-    assert [lab_config("perturbation", "quick").code_for(lv) for lv in levels] == [8, 7, 5, 3, 3]
+    assert [lab_config("perturbation", "quick").code_for(lv) for lv in levels] == [10, 9, 4, 3, 3]
     assert [lv.unbiased for lv in levels][-1] == ("colour",)
     assert levels[2].role("pos_x") == "perturbed" and levels[2].role("defect") == "omitted"
     assert levels[2].role("rotation") == "image-only" and levels[2].role("template") == "text-only"

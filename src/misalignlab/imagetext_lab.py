@@ -124,7 +124,7 @@ def run_level(
     captions, template = level_captions(scenes, level, cfg.seed)
     code_dim, spare = cfg.code_for(level), cfg.spare_for(level)
     model_cfg = replace(cfg.model, code_dim=code_dim + spare)
-    it_cfg = ImageTextCfg(train=cfg.train, model=model_cfg, loss=cfg.loss)
+    it_cfg = ImageTextCfg(train=cfg.train_for(level), model=model_cfg, loss=cfg.loss)
     timer = _Throughput()
     callbacks: list[Callback] = [timer]
     if cfg.align_ramp != (0.0, 0.0):

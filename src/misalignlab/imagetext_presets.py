@@ -23,13 +23,15 @@ unbiased factors, at least 3 (paper §7), at the ``paper`` and ``tiny`` scales; 
 overrides it for every level. The ``quick`` scale (RESULTS.md §2) differs where a 2-core budget
 needs it to:
 
-- ``code_rule="snug"``: the paper's code size (#unbiased, at least 3) where it can hold the
-  unbiased value combinations (at most ``SNUG_COMBINATIONS``), trained with 8 spare dimensions
-  that fade out between 20 % and 50 % of training (``code_extra``, ``spare_fade``). Left in place,
-  any room beyond what the stated factors need keeps the never-stated defect. Elsewhere it is the
-  ``faithful`` size, two dimensions more than the unbiased factors: our factors have more values
-  than MPI3D's, and a code of exactly #unbiased crushes shape there at this budget. Perturbed
-  factors get no room in either.
+- ``code_rule="swept"`` and ``swept_steps``: the code size and training length measured to work
+  for the level's number of unbiased value combinations (``SWEPT``: codes 3, 3, 4, 9, 10 for
+  8 … 3,888 combinations; 2,000 steps instead of 1,000 at 144 and 3,888), trained with 8 spare
+  dimensions that fade out between 20 % and 50 % of training (``code_extra``, ``spare_fade``). Our
+  factors have more values than MPI3D's: a code of exactly #unbiased cannot separate 1,296
+  combinations on a unit sphere at τ = 0.1 in this budget and loses shape, while room beyond what
+  the stated factors need keeps the never-stated defect. Perturbed factors get no room.
+  (``snug``, session 4: the paper's size with spare dimensions up to 64 combinations, else
+  #unbiased + 2, always 1,000 steps.)
 - ``align_ramp``: an explicit alignment term (``loss.align_weight`` = 1) switched on between 30 %
   and 60 % of training. Once captions repeat, cross entropy saturates and spare dimensions keep
   salient nuisances (position); the term pulls them out. From step 0 it flattens hard stated
@@ -45,7 +47,7 @@ This module holds definitions only; the workflow is :mod:`misalignlab.imagetext_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from misalignlab.data.factors import FACTORS, SEMANTIC
 from misalignlab.data.inject import InjectionCfg
@@ -63,10 +65,17 @@ PERTURB_ORDER = ("background", "position", "size", "shape")  # perturbation k ad
 PAPER_PERTURB_PROB = 0.9
 MIN_CODE = 3
 QUICK_STEPS = 1000
-CODE_RULES = ("unbiased", "stated", "faithful", "snug")  # max(3, n + k): #unbiased (paper), #stated + 2, #unbiased + 2
+CODE_RULES = ("unbiased", "stated", "faithful", "snug", "swept")
 # The most unbiased value combinations a code of the paper's size separated in the quick budget
-# with spare dimensions faded out (RESULTS.md §2): 48 (colour × shape, 3-d) did, 144 did not.
+# with spare dimensions faded out (RESULTS.md §2, session 4): 48 (colour × shape, 3-d) did, 144 did not.
 SNUG_COMBINATIONS = 64
+# The quick scale's code size and training length by the number of unbiased value combinations
+# (code_rule="swept", swept_steps): the smallest code, then the fewer steps, that met the criterion
+# in a sweep over sizes at τ = 0.1 with 8 spare dimensions faded out (RESULTS.md §2, session 5).
+# One size below loses shape; one to three above keep the never-stated defect. 144 and 3,888
+# combinations need 2,000 steps (perturbation-3 and selection-5 reached shape 0.85 and 0.80–0.91
+# at 1,000). Rows: (most combinations, code size, multiple of train.steps), ascending.
+SWEPT = ((64, 3, 1), (144, 4, 2), (1296, 9, 1), (3888, 10, 2))
 
 
 def _factors(groups: tuple[str, ...]) -> tuple[str, ...]:
@@ -131,6 +140,17 @@ class Level:
         return math.prod(FACTORS[f].n_values for f in self.unbiased)
 
     @property
+    def swept(self) -> tuple[int, int] | None:
+        """(code size, step multiple) measured for this many combinations (``SWEPT``); None beyond it."""
+        n = self.unbiased_combinations
+        return next(((d, k) for bound, d, k in SWEPT if n <= bound), None)
+
+    @property
+    def swept_code_dim(self) -> int:
+        """The quick scale's measured code size; the faithful size beyond the measured range."""
+        return self.swept[0] if self.swept else self.faithful_code_dim
+
+    @property
     def snug(self) -> bool:
         """Whether the paper's code size holds this level's unbiased combinations (see ``SNUG_COMBINATIONS``)."""
         return self.unbiased_combinations <= SNUG_COMBINATIONS
@@ -182,6 +202,7 @@ class ImageTextLabCfg:
     probes: tuple[str, ...] = ("linear", "mlp")
     unit_codes: bool = False  # probe ẑ/‖ẑ‖ (what a cosine loss sees) instead of ẑ (the paper's probes)
     align_ramp: tuple[float, float] = (0.0, 0.0)  # (start, end) fractions: loss.align_weight ramps in; (0, 0): from step 0
+    swept_steps: bool = False  # levels train train.steps × the multiple SWEPT gives their combinations
     code_extra: int = 0  # spare code dimensions trained beyond each level's code size …
     spare_fade: tuple[float, float] = (0.0, 0.0)  # … and faded out between these fractions; (0, 0): kept
     seed: int = 0
@@ -219,8 +240,14 @@ class ImageTextLabCfg:
             return self.code_dim
         snug = level.code_dim if level.snug else level.faithful_code_dim
         rules = {"unbiased": level.code_dim, "stated": level.roomy_code_dim, "faithful": level.faithful_code_dim,
-                 "snug": snug}  # fmt: skip
+                 "snug": snug, "swept": level.swept_code_dim}  # fmt: skip
         return rules[self.code_rule]
+
+    def train_for(self, level: Level) -> TrainCfg:
+        """The level's training settings: ``train``, with the sweep's step multiple if ``swept_steps``."""
+        if not self.swept_steps or level.swept is None:
+            return self.train
+        return replace(self.train, steps=self.train.steps * level.swept[1])
 
     def spare_for(self, level: Level) -> int:
         """Spare dimensions trained beside the level's code. ``snug`` gives them only where it picks the
@@ -249,7 +276,7 @@ def lab_config(preset: str, scale: str) -> ImageTextLabCfg:
             TrainCfg(steps=QUICK_STEPS, batch_size=256, lr=2e-3, schedule="cosine", warmup_steps=100),
             ModelCfg(image="tiny", text="tiny", image_size=64, max_len=16),
             LossCfg("clip_cross_modal", tau=0.1, align_weight=1.0),
-            code_rule="snug", code_extra=8, spare_fade=(0.2, 0.5),
+            code_rule="swept", code_extra=8, spare_fade=(0.2, 0.5), swept_steps=True,
             n_train=16_384, n_fit=10_240, n_test=2048, unit_codes=True, align_ramp=(0.3, 0.6),
         )  # fmt: skip
     if scale == "tiny":
