@@ -34,26 +34,18 @@ def test_selection_levels_add_colour_shape_size_position_background_in_turn():
         assert [cfg.code_for(lv) for lv in cfg.levels] == [3, 3, 3, 5, 6]
     quick = lab_config("selection", "quick")
     assert [lv.unbiased_combinations for lv in quick.levels] == [8, 48, 144, 1296, 3888]
-    # swept: the measured size and steps for the level's number of combinations, always with 8 spare
-    # dimensions to fade
+    # swept: the measured size and steps for the level's number of combinations, with 8 spare dimensions to fade
     assert [quick.code_for(lv) for lv in quick.levels] == [3, 3, 4, 9, 10]
-    assert [quick.spare_for(lv) for lv in quick.levels] == [8] * 5
+    assert quick.code_extra == 8
     assert [quick.train_for(lv).steps for lv in quick.levels] == [1000, 1000, 2000, 1000, 2000]
     assert replace(quick, swept_steps=False).train_for(quick.levels[4]) == quick.train
-    # snug (session 4): the paper's size with spare dimensions while it holds the combinations, else faithful
-    snug = replace(quick, code_rule="snug")
-    assert [snug.code_for(lv) for lv in quick.levels] == [3, 3, 5, 7, 8]
-    assert [snug.spare_for(lv) for lv in quick.levels] == [8, 8, 0, 0, 0]
     faithful = replace(quick, code_rule="faithful")
     assert [faithful.code_for(lv) for lv in quick.levels] == [3, 4, 5, 7, 8]  # #unbiased + 2 = #stated + 2 here
-    assert [faithful.spare_for(lv) for lv in quick.levels] == [8] * 5  # other rules: code_extra everywhere
     assert [replace(quick, code_rule="stated").code_for(lv) for lv in quick.levels] == [3, 4, 5, 7, 8]
     pert = lab_config("perturbation", "quick")
     assert [lv.unbiased_combinations for lv in pert.levels] == [3888, 1296, 144, 48, 8]
     assert [pert.code_for(lv) for lv in pert.levels] == [10, 9, 4, 3, 3]  # perturbed factors get no room
     assert [pert.train_for(lv).steps for lv in pert.levels] == [2000, 1000, 2000, 1000, 1000]
-    assert [replace(pert, code_rule="snug").code_for(lv) for lv in pert.levels] == [8, 7, 5, 3, 3]
-    assert [replace(pert, code_rule="snug").spare_for(lv) for lv in pert.levels] == [0, 0, 0, 8, 8]
     assert [replace(pert, code_rule="faithful").code_for(lv) for lv in pert.levels] == [8, 7, 5, 4, 3]
     assert [replace(pert, code_rule="stated").code_for(lv) for lv in pert.levels] == [8, 8, 8, 8, 8]
     assert [replace(quick, code_rule="unbiased").code_for(lv) for lv in quick.levels] == [3, 3, 3, 5, 6]

@@ -122,7 +122,7 @@ def run_level(
     """Train (or resume) the level's model, probe it, write ``<level>/scores.json``; returns the scores."""
     folder = run.path(level.name)
     captions, template = level_captions(scenes, level, cfg.seed)
-    code_dim, spare = cfg.code_for(level), cfg.spare_for(level)
+    code_dim, spare = cfg.code_for(level), cfg.code_extra
     model_cfg = replace(cfg.model, code_dim=code_dim + spare)
     it_cfg = ImageTextCfg(train=cfg.train_for(level), model=model_cfg, loss=cfg.loss)
     timer = _Throughput()

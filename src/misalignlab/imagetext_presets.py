@@ -30,8 +30,6 @@ needs it to:
   factors have more values than MPI3D's: a code of exactly #unbiased cannot separate 1,296
   combinations on a unit sphere at τ = 0.1 in this budget and loses shape, while room beyond what
   the stated factors need keeps the never-stated defect. Perturbed factors get no room.
-  (``snug``, session 4: the paper's size with spare dimensions up to 64 combinations, else
-  #unbiased + 2, always 1,000 steps.)
 - ``align_ramp``: an explicit alignment term (``loss.align_weight`` = 1) switched on between 30 %
   and 60 % of training. Once captions repeat, cross entropy saturates and spare dimensions keep
   salient nuisances (position); the term pulls them out. From step 0 it flattens hard stated
@@ -65,10 +63,7 @@ PERTURB_ORDER = ("background", "position", "size", "shape")  # perturbation k ad
 PAPER_PERTURB_PROB = 0.9
 MIN_CODE = 3
 QUICK_STEPS = 1000
-CODE_RULES = ("unbiased", "stated", "faithful", "snug", "swept")
-# The most unbiased value combinations a code of the paper's size separated in the quick budget
-# with spare dimensions faded out (RESULTS.md §2, session 4): 48 (colour × shape, 3-d) did, 144 did not.
-SNUG_COMBINATIONS = 64
+CODE_RULES = ("unbiased", "stated", "faithful", "swept")
 # The quick scale's code size and training length by the number of unbiased value combinations
 # (code_rule="swept", swept_steps): the smallest code, then the fewer steps, that met the criterion
 # in a sweep over sizes at τ = 0.1 with 8 spare dimensions faded out (RESULTS.md §2, session 5).
@@ -149,11 +144,6 @@ class Level:
     def swept_code_dim(self) -> int:
         """The quick scale's measured code size; the faithful size beyond the measured range."""
         return self.swept[0] if self.swept else self.faithful_code_dim
-
-    @property
-    def snug(self) -> bool:
-        """Whether the paper's code size holds this level's unbiased combinations (see ``SNUG_COMBINATIONS``)."""
-        return self.unbiased_combinations <= SNUG_COMBINATIONS
 
     def role(self, factor: str) -> str:
         """stated | perturbed | omitted | image-only | text-only, for table rows."""
@@ -238,9 +228,8 @@ class ImageTextLabCfg:
         """The level's trained code size (after any spare dimensions are faded out)."""
         if self.code_dim:
             return self.code_dim
-        snug = level.code_dim if level.snug else level.faithful_code_dim
         rules = {"unbiased": level.code_dim, "stated": level.roomy_code_dim, "faithful": level.faithful_code_dim,
-                 "snug": snug, "swept": level.swept_code_dim}  # fmt: skip
+                 "swept": level.swept_code_dim}  # fmt: skip
         return rules[self.code_rule]
 
     def train_for(self, level: Level) -> TrainCfg:
@@ -248,13 +237,6 @@ class ImageTextLabCfg:
         if not self.swept_steps or level.swept is None:
             return self.train
         return replace(self.train, steps=self.train.steps * level.swept[1])
-
-    def spare_for(self, level: Level) -> int:
-        """Spare dimensions trained beside the level's code. ``snug`` gives them only where it picks the
-        paper's size: the faithful size already keeps two dimensions of room."""
-        if self.code_rule == "snug" and not self.code_dim and not level.snug:
-            return 0
-        return self.code_extra
 
 
 SCALES = ("tiny", "quick", "paper")
