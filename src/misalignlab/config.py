@@ -40,6 +40,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return float(value)
     if hint is int and isinstance(value, float) and value.is_integer():
         return int(value)
+    # A JSON-ish leaf of the wrong kind (``--set unit_codes=maybe`` arrives as the string "maybe", which
+    # is truthy) must fail here, naming the key, not pass silently as a different setting.
+    if hint in (bool, int, float, str) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+        raise ValueError(f"config key {where or '?'}: expected {hint.__name__}, got {value!r}")
     return value
 
 
