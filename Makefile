@@ -18,6 +18,8 @@ demo: $(STAMP)
 	$(BIN)/misalignlab pilot --out runs/demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

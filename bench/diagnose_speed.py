@@ -46,8 +46,14 @@ def synthetic(n: int, d: int = 32, seed: int = 0) -> PairView:
     swap[wrong, 1, (said[wrong, 1] + 1) % 8] = pair_sim[wrong] + 0.2
     drop = rng.random(n) < 0.1
     said[drop, 2], swap[drop, 2] = -1, np.nan
-    ev = SlotEvidence(SLOTS, tuple(tuple(f"{s}{j}" for j in range(v)) for s, v in zip(SLOTS, N_VALUES)),
-                      np.ones(len(SLOTS), dtype=bool), said, swap, pair_sim)  # fmt: skip
+    ev = SlotEvidence(
+        SLOTS,
+        tuple(tuple(f"{s}{j}" for j in range(v)) for s, v in zip(SLOTS, N_VALUES)),
+        np.ones(len(SLOTS), dtype=bool),
+        said,
+        swap,
+        pair_sim,
+    )
     return PairView(np.array([f"pair{i:07d}" for i in range(n)]), img, txt, np.arange(n) % 2, ev)
 
 
@@ -80,10 +86,15 @@ def reference(view: PairView, k: int = 10, tau: float = 0.1):
         for s in range(len(ev.slots)):
             if ev.said[i, s] < 0:
                 continue
-            alts = [ev.swap_sim[i, s, v] for v in range(ev.swap_sim.shape[2])
-                    if v != ev.said[i, s] and not np.isnan(ev.swap_sim[i, s, v])]  # fmt: skip
+            alts = [
+                ev.swap_sim[i, s, v]
+                for v in range(ev.swap_sim.shape[2])
+                if v != ev.said[i, s] and not np.isnan(ev.swap_sim[i, s, v])
+            ]
             c += max(alts) - ev.pair_sim[i] > 0.02
-        kinds.append("unrelated" if c >= 2 else "wrong" if c == 1 else "incomplete" if (ev.said[i] < 0).any() else "aligned")
+        kinds.append(
+            "unrelated" if c >= 2 else "wrong" if c == 1 else "incomplete" if (ev.said[i] < 0).any() else "aligned"
+        )
     return nb_score, np.array(kinds)
 
 
@@ -111,9 +122,11 @@ def main() -> None:
     table = fast(view, cfg)
     dt = time.perf_counter() - t0
     rate = args.n / dt
-    print(f"fast: {args.n:,} pairs in {dt:.1f} s = {rate:,.0f} pairs/s on {args.threads} thread(s); "
-          f"ratio vs reference {rate / ref_rate:.1f}x; 1M pairs in {1e6 / rate / 60:.1f} min; "
-          f"flagged {table['quarantine'].mean():.1%}")  # fmt: skip
+    print(
+        f"fast: {args.n:,} pairs in {dt:.1f} s = {rate:,.0f} pairs/s on {args.threads} thread(s); "
+        f"ratio vs reference {rate / ref_rate:.1f}x; 1M pairs in {1e6 / rate / 60:.1f} min; "
+        f"flagged {table['quarantine'].mean():.1%}"
+    )
 
 
 if __name__ == "__main__":

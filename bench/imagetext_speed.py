@@ -8,7 +8,6 @@ gradient clipping, Adam) and reports the best of several steps (shared machines 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ import torch
 from misalignlab.models.pair_model import ModelCfg, build_model
 from misalignlab.models.tokenizer import WordTokenizer
 from misalignlab.train.imagetext import ImageTextObjective, LossCfg, PairBatches
-from misalignlab.train.trainer import Callback, Trainer, TrainCfg
+from misalignlab.train.trainer import Callback, TrainCfg, Trainer
 
 WORDS = "a small large red green blue yellow cube sphere cone ring top left right bottom on grey background".split()
 

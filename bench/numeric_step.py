@@ -93,7 +93,7 @@ def time_reference(stack: SimStack, batch: int, steps: int, device: str) -> floa
         opt = torch.optim.Adam(params, lr=1e-4)
         gen = torch.Generator(device=device).manual_seed(m)
 
-        def step() -> None:
+        def step(lvm=lvm, gen=gen, fx=fx, ft=ft, opt=opt, params=params) -> None:  # bound now: called in this iteration
             o, o2 = lvm.sample(batch, gen), lvm.sample(batch, gen)
             loss = loss_fn(fx(o.x), ft(o.t), img_neg=fx(o2.x), txt_neg=ft(o2.t))
             opt.zero_grad()
@@ -118,15 +118,19 @@ def main() -> None:
     enc = EncoderCfg()  # the paper's widths
     n = len(settings)
     batched = time_stack(SimStack(settings, cfg.lvm, enc), args.batch, args.steps, args.device, args.amp)
-    alone = sum(time_stack(SimStack([s], cfg.lvm, enc), args.batch, args.steps, args.device, args.amp)
-                for s in settings)
+    alone = sum(
+        time_stack(SimStack([s], cfg.lvm, enc), args.batch, args.steps, args.device, args.amp) for s in settings
+    )
     ref = time_reference(SimStack(settings, cfg.lvm, enc), args.batch, args.steps, args.device)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(f"device: {name}; batch {args.batch}; {n} models; amp {args.amp}")
     print("| step | ms per model-step | vs reference |")
     print("|---|---|---|")
-    for label, sec in (("batched stack", batched / n), ("one at a time (same code)", alone / n),
-                       ("reference per-model loop", ref / n)):
+    for label, sec in (
+        ("batched stack", batched / n),
+        ("one at a time (same code)", alone / n),
+        ("reference per-model loop", ref / n),
+    ):
         print(f"| {label} | {1000 * sec:.2f} | {ref / n / sec:.2f}× |")
 
 

@@ -48,14 +48,17 @@ def main() -> None:
     slow, slow_cpu = images_per_second(ref_df, cfg, max(1, args.repeats // 2), chunk=1)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print("| benchmark | images | images/s (wall, median) | images/s (CPU time) | per-image reference (wall / CPU) "
-          "| speed-up (wall / CPU) | machine |")
+    print(
+        "| benchmark | images | images/s (wall, median) | images/s (CPU time) | per-image reference (wall / CPU) "
+        "| speed-up (wall / CPU) | machine |"
+    )
     print("|---|---|---|---|---|---|---|")
     print(
         f"| render 64×64, all factors | {args.n} × {args.repeats} | {fast:,.0f} | {fast_cpu:,.0f} "
         f"| {slow:,.0f} / {slow_cpu:,.0f} | {fast / slow:.1f}× / {fast_cpu / slow_cpu:.1f}× "
         f"| {cores} cores (load {load:.1f}), one thread, {platform.python_implementation()} {platform.python_version()} |"
     )
+
 
 if __name__ == "__main__":
     main()

@@ -42,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 import diagnose_speed  # noqa: E402
 import numeric_step  # noqa: E402
 import render_speed  # noqa: E402
-
 from misalignlab.data.factors import SceneCfg  # noqa: E402
 from misalignlab.data.scenes import sample_factors  # noqa: E402
 from misalignlab.detect.pipeline import DiagnoseCfg  # noqa: E402
@@ -52,7 +51,7 @@ from misalignlab.models.tokenizer import WordTokenizer  # noqa: E402
 from misalignlab.simlab import build_settings, sweep_config  # noqa: E402
 from misalignlab.train.imagetext import ImageTextObjective, PairBatches, images_to_float  # noqa: E402
 from misalignlab.train.numeric import EncoderCfg, SimStack  # noqa: E402
-from misalignlab.train.trainer import Callback, Trainer, TrainCfg  # noqa: E402
+from misalignlab.train.trainer import Callback, TrainCfg, Trainer  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,13 @@ def numeric(device: str, quick: bool) -> Row:
     batched = numeric_step.time_stack(SimStack(settings, lvm, EncoderCfg()), batch, steps, device, None)
     ref = numeric_step.time_reference(SimStack(settings, lvm, EncoderCfg()), batch, steps, device)
     n = len(settings)
-    return Row("numeric step", f"{n} selection settings, paper-width MLPs, batch {batch}, fp32",
-               f"{1000 * batched / n:.2f} ms per model-step (one stacked model)",
-               f"plain per-model loop: {1000 * ref / n:.2f} ms per model-step", ref / batched)  # fmt: skip
+    return Row(
+        "numeric step",
+        f"{n} selection settings, paper-width MLPs, batch {batch}, fp32",
+        f"{1000 * batched / n:.2f} ms per model-step (one stacked model)",
+        f"plain per-model loop: {1000 * ref / n:.2f} ms per model-step",
+        ref / batched,
+    )
 
 
 WORDS = "a small large red green blue yellow cube sphere cone ring top left right bottom on grey background".split()
@@ -123,8 +126,15 @@ def trainer_rate(device: str, preset: str, size: int, batch: int, steps: int, wa
                 sync(device)
                 marks[step] = time.perf_counter()
 
-    cfg = TrainCfg(steps=total, batch_size=batch, lr=1e-4, device=device, check_every=total,
-                   amp_dtype=opt.get("amp_dtype"), compile=opt.get("compile"))  # type: ignore[arg-type]  # fmt: skip
+    cfg = TrainCfg(
+        steps=total,
+        batch_size=batch,
+        lr=1e-4,
+        device=device,
+        check_every=total,
+        amp_dtype=opt.get("amp_dtype"),
+        compile=opt.get("compile"),
+    )  # type: ignore[arg-type]
     Trainer(cfg, [Clock()]).fit(objective, source)
     return steps * batch / (marks[total] - marks[warm])
 
@@ -156,16 +166,28 @@ def imagetext(device: str, quick: bool) -> list[Row]:
     preset, size, batch, steps, warm = ("tiny", 32, 32, 3, 2) if quick else ("resnet18", 64, 256, 100, 20)
     ref = reference_rate(device, preset, size, batch, steps, warm)
     variants: list[tuple[str, dict[str, object]]] = [
-        ("fp32", {}), ("bf16 autocast + channels-last", {"amp_dtype": "bfloat16", "channels_last": True})]
+        ("fp32", {}),
+        ("bf16 autocast + channels-last", {"amp_dtype": "bfloat16", "channels_last": True}),
+    ]
     if device.startswith("cuda"):  # compiling on a CPU takes minutes and is not what the record is for
-        variants.append(("bf16 + channels-last + torch.compile(reduce-overhead)",
-                         {"amp_dtype": "bfloat16", "channels_last": True, "compile": "reduce-overhead"}))  # fmt: skip
+        variants.append(
+            (
+                "bf16 + channels-last + torch.compile(reduce-overhead)",
+                {"amp_dtype": "bfloat16", "channels_last": True, "compile": "reduce-overhead"},
+            )
+        )
     rows = []
     for label, opt in variants:
         rate = trainer_rate(device, preset, size, batch, steps, warm, **opt)
-        rows.append(Row("image–text step", f"`image/{preset}` + `text/tiny`, {size}×{size}, batch {batch}, {label}",
-                        f"{rate:,.0f} pairs/s", f"plain loop (fp32, NCHW, `.item()` per step): {ref:,.0f} pairs/s",
-                        rate / ref))  # fmt: skip
+        rows.append(
+            Row(
+                "image–text step",
+                f"`image/{preset}` + `text/tiny`, {size}×{size}, batch {batch}, {label}",
+                f"{rate:,.0f} pairs/s",
+                f"plain loop (fp32, NCHW, `.item()` per step): {ref:,.0f} pairs/s",
+                rate / ref,
+            )
+        )
     return rows
 
 
@@ -175,8 +197,13 @@ def render(quick: bool) -> Row:
     df = sample_factors(n, cfg, np.random.default_rng(0))
     fast, _ = render_speed.images_per_second(df, cfg, repeats)
     slow, _ = render_speed.images_per_second(df.iloc[:ref_n], cfg, max(1, repeats // 2), chunk=1)
-    return Row("render", f"64×64 scenes, all factors, {n} × {repeats}, CPU, {torch.get_num_threads()} threads",
-               f"{fast:,.0f} images/s", f"one image at a time: {slow:,.0f} images/s", fast / slow)  # fmt: skip
+    return Row(
+        "render",
+        f"64×64 scenes, all factors, {n} × {repeats}, CPU, {torch.get_num_threads()} threads",
+        f"{fast:,.0f} images/s",
+        f"one image at a time: {slow:,.0f} images/s",
+        fast / slow,
+    )
 
 
 def diagnose(quick: bool) -> Row:
@@ -189,12 +216,21 @@ def diagnose(quick: bool) -> Row:
     start = time.perf_counter()
     diagnose_speed.fast(view, DiagnoseCfg())
     rate = n / (time.perf_counter() - start)
-    return Row("diagnose", f"cached codes, all detectors + typing + explanations, {n:,} pairs, CPU",
-               f"{rate:,.0f} pairs/s", f"plain implementation on {ref_n:,} pairs: {ref:,.0f} pairs/s", rate / ref)  # fmt: skip
+    return Row(
+        "diagnose",
+        f"cached codes, all detectors + typing + explanations, {n:,} pairs, CPU",
+        f"{rate:,.0f} pairs/s",
+        f"plain implementation on {ref_n:,} pairs: {ref:,.0f} pairs/s",
+        rate / ref,
+    )
 
 
-SCRIPTS = {"numeric step": "bench/numeric_step.py", "image–text step": "bench/run_gpu.py",
-           "render": "bench/render_speed.py", "diagnose": "bench/diagnose_speed.py"}  # fmt: skip
+SCRIPTS = {
+    "numeric step": "bench/numeric_step.py",
+    "image–text step": "bench/run_gpu.py",
+    "render": "bench/render_speed.py",
+    "diagnose": "bench/diagnose_speed.py",
+}
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -202,17 +238,29 @@ def main(argv: list[str] | None = None) -> Path:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "runs/bench")))
-    ap.add_argument("--only", nargs="+", choices=["numeric", "imagetext", "render", "diagnose"],
-                    default=["numeric", "imagetext", "render", "diagnose"])  # fmt: skip
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=["numeric", "imagetext", "render", "diagnose"],
+        default=["numeric", "imagetext", "render", "diagnose"],
+    )
     args = ap.parse_args(argv)
     if args.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN picks its fastest convolutions (reference too)
     name = device_name(args.device)
-    runs = {"numeric": lambda: [numeric(args.device, args.quick)], "imagetext": lambda: imagetext(args.device, args.quick),
-            "render": lambda: [render(args.quick)], "diagnose": lambda: [diagnose(args.quick)]}  # fmt: skip
-    lines = [f"\n### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {name}, torch {torch.__version__}"
-             + (" (--quick: script check, figures meaningless)" if args.quick else ""), "",
-             "| benchmark | script | what | figure | reference in the same run | ratio |", "|---|---|---|---|---|---|"]  # fmt: skip
+    runs = {
+        "numeric": lambda: [numeric(args.device, args.quick)],
+        "imagetext": lambda: imagetext(args.device, args.quick),
+        "render": lambda: [render(args.quick)],
+        "diagnose": lambda: [diagnose(args.quick)],
+    }
+    lines = [
+        f"\n### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {name}, torch {torch.__version__}"
+        + (" (--quick: script check, figures meaningless)" if args.quick else ""),
+        "",
+        "| benchmark | script | what | figure | reference in the same run | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for key in args.only:
         for row in runs[key]():
             lines.append(row.markdown(SCRIPTS[row.benchmark]))

@@ -14,10 +14,10 @@ cheaper than that floor, so ``one-at-a-time time / floor`` bounds the speed-up b
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import os
 import platform
 import time
+from dataclasses import replace
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -76,15 +76,23 @@ def main() -> None:
     flops = step_flops(SimStack(settings[:1], lvm, enc), cfg)
     rate = gemm_rate(len(settings), args.batch, args.width)
     floor_ms = 1000 * flops / rate
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"torch threads {torch.get_num_threads()}")
-    print("| benchmark | models | steps | batch | width | batched ms/model-step | one-at-a-time ms/model-step | speed-up |")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        "| benchmark | models | steps | batch | width | batched ms/model-step | one-at-a-time ms/model-step | speed-up |"
+    )
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| sweep_speed {args.preset} | {len(settings)} | {args.steps} | {args.batch} | {args.width} | "
-          f"{1000 * batched / n:.2f} | {1000 * alone / n:.2f} | {alone / batched:.2f}× |")
-    print(f"\narithmetic floor: {flops / 1e9:.2f} GFLOP per model-step at {rate / 1e9:.1f} GFLOP/s (batched matmul "
-          f"of the encoder's shape, this run) = {floor_ms:.1f} ms per model-step; no batching can beat "
-          f"{1000 * alone / n / floor_ms:.2f}× over one-at-a-time here")
+    print(
+        f"| sweep_speed {args.preset} | {len(settings)} | {args.steps} | {args.batch} | {args.width} | "
+        f"{1000 * batched / n:.2f} | {1000 * alone / n:.2f} | {alone / batched:.2f}× |"
+    )
+    print(
+        f"\narithmetic floor: {flops / 1e9:.2f} GFLOP per model-step at {rate / 1e9:.1f} GFLOP/s (batched matmul "
+        f"of the encoder's shape, this run) = {floor_ms:.1f} ms per model-step; no batching can beat "
+        f"{1000 * alone / n / floor_ms:.2f}× over one-at-a-time here"
+    )
 
 
 if __name__ == "__main__":

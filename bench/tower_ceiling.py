@@ -47,8 +47,9 @@ def main() -> None:
     except ValueError as err:  # an unknown preset: the message names the valid ones
         parser.error(str(err))
     if len(cfg.levels) != 1:
-        parser.error(f"--level needs a one-level preset such as selection-5, got {args.level!r} "
-                     f"({len(cfg.levels)} levels)")  # fmt: skip
+        parser.error(
+            f"--level needs a one-level preset such as selection-5, got {args.level!r} ({len(cfg.levels)} levels)"
+        )
     scores_file = args.run / args.level / "scores.json" if args.run is not None else None
     if scores_file is not None and not scores_file.is_file():
         parser.error(f"--run {args.run}: no {scores_file} (has that run finished {args.level}?)")
@@ -83,8 +84,10 @@ def main() -> None:
         scores = json.loads(scores_file.read_text())["scores"]
         contrastive = {f: scores[f"probe/{f}/mlp/mcc/image"] for f in stated}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"{args.level}, {steps} steps, seed {args.seed}; {cores} cores, one thread, "
-          f"{platform.python_implementation()} {platform.python_version()}")  # fmt: skip
+    print(
+        f"{args.level}, {steps} steps, seed {args.seed}; {cores} cores, one thread, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
     print("| factor | supervised tower (test MCC) | contrastive image code (MLP probe) |")
     print("|---|---|---|")
     for f, h in zip(stated, out.split(sizes, dim=1), strict=True):

@@ -7,12 +7,20 @@ import pandas as pd
 from misalignlab.cli import main
 
 
-
-
 def test_tiny_preset_writes_table_plots_and_run_configs(tmp_path):
     out = tmp_path / "cmp"
-    argv = ["compare", "tiny", "--strategies", "baseline,filter,reweight,augment", "--seeds", "2",
-            "--out", str(out), "--option", "filter.fraction=0.25"]  # fmt: skip
+    argv = [
+        "compare",
+        "tiny",
+        "--strategies",
+        "baseline,filter,reweight,augment",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        "--option",
+        "filter.fraction=0.25",
+    ]
     assert main(argv) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["strategy_params"]["filter"] == {"fraction": 0.25, "threshold": None}
@@ -40,8 +48,29 @@ def test_dataset_folder_and_bad_input(tmp_path, capsys):
     data = tmp_path / "data"
     assert main(["render", "--out", str(data), "--n", "96", "--size", "32", "--perturb", "shape=0.3"]) == 0
     out = tmp_path / "cmp"
-    assert main(["compare", str(data), "--preset", "tiny", "--strategies", "baseline,robust", "--seeds", "1",
-                 "--ood", "background=2", "--out", str(out), "--set", "n_fit=48", "--set", "n_test=48"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "compare",
+                str(data),
+                "--preset",
+                "tiny",
+                "--strategies",
+                "baseline,robust",
+                "--seeds",
+                "1",
+                "--ood",
+                "background=2",
+                "--out",
+                str(out),
+                "--set",
+                "n_fit=48",
+                "--set",
+                "n_test=48",
+            ]
+        )
+        == 0
+    )
     assert set(pd.read_csv(out / "table.csv").split) == {"id", "ood", "train"}
     assert main(["compare", "tiny", "--strategies", "baseline,nope", "--out", str(out)]) == 2
     assert "nope" in capsys.readouterr().err

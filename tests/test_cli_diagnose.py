@@ -12,29 +12,52 @@ from misalignlab.data.inject import InjectionCfg
 from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
 
 
-
-
 @pytest.fixture
 def hostile_folder(tmp_path):
     """40 rendered pairs plus a path escaping the root and a caption carrying a script tag."""
     pairs = make_scene_pairs(40, SceneCfg(size=32), InjectionCfg(outlier_rate=0.2, drop_rate=0.1), seed=0)
     folder = write_dataset_folder(pairs, tmp_path / "data")
     table = pd.read_csv(folder / "captions.csv")
-    extra = pd.DataFrame({"image": ["../../etc/passwd", table["image"][0]],
-                          "caption": ["a red gear", "<script>alert('x')</script> a red gear"]})  # fmt: skip
+    extra = pd.DataFrame(
+        {
+            "image": ["../../etc/passwd", table["image"][0]],
+            "caption": ["a red gear", "<script>alert('x')</script> a red gear"],
+        }
+    )
     pd.concat([table, extra]).to_csv(folder / "captions.csv", index=False)
     return folder
 
 
 def test_diagnose_writes_outputs_quarantines_escapes_and_reuses_cache(hostile_folder, tmp_path, capsys):
     out = tmp_path / "diag"
-    argv = ["diagnose", str(hostile_folder / "captions.csv"), "--out", str(out), "--steps", "3", "--set", "embed.reweight_steps=2", "--image-size", "32",
-            "--backbone", "scratch"]  # fmt: skip
+    argv = [
+        "diagnose",
+        str(hostile_folder / "captions.csv"),
+        "--out",
+        str(out),
+        "--steps",
+        "3",
+        "--set",
+        "embed.reweight_steps=2",
+        "--image-size",
+        "32",
+        "--backbone",
+        "scratch",
+    ]
     assert main(argv) == 0
     table = pd.read_parquet(out / "pairs.parquet")
     assert len(table) == 41  # 40 + the script caption; the escaping path is refused
-    assert {"id", "score", "type", "explanation", "quarantine", "score_similarity", "score_neighbourhood",
-            "score_pair_loss", "score_slot_swap"} <= set(table.columns)  # fmt: skip
+    assert {
+        "id",
+        "score",
+        "type",
+        "explanation",
+        "quarantine",
+        "score_similarity",
+        "score_neighbourhood",
+        "score_pair_loss",
+        "score_slot_swap",
+    } <= set(table.columns)
     assert table["score"].between(0, 1).all() and set(table["type"]) <= {"aligned", "incomplete", "wrong", "unrelated"}
     quarantine = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
     assert [q["reason"] for q in quarantine] == ["path_outside_root"] and quarantine[0]["line"] == 42
@@ -59,10 +82,25 @@ def test_diagnose_rejects_unknown_detector(hostile_folder, tmp_path):
 
 def test_benchmark_detect_smoke(tmp_path):
     out, shared = tmp_path / "bench", tmp_path / "shared-cache"
-    argv = ["benchmark-detect", "--out", str(out), "--set", "n=120", "--set", "fashion_n=0", "--set", "steps=3", "--set", "reweight_steps=2",
-            "--set", f"cache={shared}"]  # fmt: skip
+    argv = [
+        "benchmark-detect",
+        "--out",
+        str(out),
+        "--set",
+        "n=120",
+        "--set",
+        "fashion_n=0",
+        "--set",
+        "steps=3",
+        "--set",
+        "reweight_steps=2",
+        "--set",
+        f"cache={shared}",
+    ]
     assert main(argv) == 0
-    assert len(list(shared.glob("*/embeddings.npz"))) == 1 and not (out / "cache").exists()  # codes go to the shared cache
+    assert (
+        len(list(shared.glob("*/embeddings.npz"))) == 1 and not (out / "cache").exists()
+    )  # codes go to the shared cache
     table = pd.read_csv(out / "benchmark_detect.csv")
     assert set(table["detector"]) == {"similarity", "neighbourhood", "pair_loss", "slot_swap", "combined"}
     assert np.isfinite(table["auroc"]).all()

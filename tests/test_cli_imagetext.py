@@ -8,13 +8,30 @@ import pytest
 from misalignlab.cli import main
 
 
-
-
 def test_tiny_run_writes_every_artefact(tmp_path):
     out = tmp_path / "run"
-    argv = ["imagetext", "--preset", "perturbation-3", "--scale", "tiny", "--out", str(out), "--no-progress",
-            "--set", "probes=[\"linear\", \"mlp\"]", "--set", "curve_every=6", "--set", "curve_n=40",
-            "--set", "unit_codes=true", "--set", "code_extra=2", "--set", "spare_fade=[0.25, 0.75]"]  # fmt: skip
+    argv = [
+        "imagetext",
+        "--preset",
+        "perturbation-3",
+        "--scale",
+        "tiny",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--set",
+        'probes=["linear", "mlp"]',
+        "--set",
+        "curve_every=6",
+        "--set",
+        "curve_n=40",
+        "--set",
+        "unit_codes=true",
+        "--set",
+        "code_extra=2",
+        "--set",
+        "spare_fade=[0.25, 0.75]",
+    ]
     assert main(argv) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["preset"] == "perturbation-3" and cfg["loss"]["variant"] == "clip_cross_modal"

@@ -19,16 +19,35 @@ STEPS = 40
 
 
 def argv(out) -> list[str]:
-    return ["imagetext", "--preset", "selection-1", "--scale", "tiny", "--out", str(out), "--no-progress",
-            "--set", f"train.steps={STEPS}", "--set", "checkpoint_every=4", "--set", "log_every=4",
-            "--set", "threads=1"]  # fmt: skip
+    return [
+        "imagetext",
+        "--preset",
+        "selection-1",
+        "--scale",
+        "tiny",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--set",
+        f"train.steps={STEPS}",
+        "--set",
+        "checkpoint_every=4",
+        "--set",
+        "log_every=4",
+        "--set",
+        "threads=1",
+    ]
 
 
 def kill_after_first_checkpoint(out) -> int:
     """Start the command in a fresh process, SIGKILL it once a checkpoint exists; returns its exit code."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "misalignlab.cli", *argv(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "misalignlab.cli", *argv(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     folder = out / "selection-1" / "checkpoints"
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
@@ -55,8 +74,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert a["source"] == b["source"]  # the data position too
     scores = [json.loads((p / "selection-1/scores.json").read_text())["scores"] for p in (killed, full)]
     assert scores[0] == scores[1]
-    train_rows = [r for r in map(json.loads, (killed / "results.jsonl").read_text().splitlines())
-                  if r.get("stage") == "train"]  # fmt: skip
+    train_rows = [
+        r for r in map(json.loads, (killed / "results.jsonl").read_text().splitlines()) if r.get("stage") == "train"
+    ]
     assert train_rows[-1]["step"] == STEPS and train_rows[0]["step"] == 4
 
 
@@ -76,8 +96,19 @@ def test_fresh_restarts_and_a_changed_config_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("command", [["sweep", "--preset", "paper-joint"], ["simulate", "--theta", "968"]])
 def test_sweep_commands_refuse_to_resume_a_different_config(command, tmp_path, capsys):
     out = tmp_path / "sweep"
-    base = [*command, "--scale", "tiny", "--out", str(out), "--set", "train.steps=2", "--set", "n_fit=50",
-            "--set", "n_test=50"]  # fmt: skip
+    base = [
+        *command,
+        "--scale",
+        "tiny",
+        "--out",
+        str(out),
+        "--set",
+        "train.steps=2",
+        "--set",
+        "n_fit=50",
+        "--set",
+        "n_test=50",
+    ]
     assert main(base) == 0 and (out / "checkpoint.pt").is_file()
     assert main([*base, "--set", "train.lr=0.01"]) == 2
     assert "different config" in capsys.readouterr().err

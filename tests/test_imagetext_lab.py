@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-
 from misalignlab.data.factors import SceneCfg
 from misalignlab.data.inject import inject
 from misalignlab.data.scenes import sample_factors
@@ -19,12 +18,15 @@ from misalignlab.train.trainer import Callback
 POS = ("pos_x", "pos_y")
 
 
-
-
 def test_selection_levels_add_colour_shape_size_position_background_in_turn():
     stated = [set(PRESETS.get(f"selection-{k}")[0].stated) for k in range(1, 6)]
-    assert stated == [{"colour"}, {"colour", "shape"}, {"colour", "shape", "size"},
-                      {"colour", "shape", "size", *POS}, {"colour", "shape", "size", *POS, "background"}]  # fmt: skip
+    assert stated == [
+        {"colour"},
+        {"colour", "shape"},
+        {"colour", "shape", "size"},
+        {"colour", "shape", "size", *POS},
+        {"colour", "shape", "size", *POS, "background"},
+    ]
     for k in range(1, 6):
         level = PRESETS.get(f"selection-{k}")[0]
         assert level.perturbed == () and "defect" in level.omitted and "defect" not in level.stated
@@ -77,17 +79,25 @@ def test_swept_code_size_falls_back_to_faithful_beyond_the_measured_range(monkey
 def test_perturbation_levels_state_everything_and_perturb_from_the_background_up():
     levels = PRESETS.get("perturbation")
     assert [lv.name for lv in levels] == [f"perturbation-{k}" for k in range(1, 6)]
-    assert [set(lv.perturbed) for lv in levels] == [set(), {"background"}, {*POS, "background"},
-                                                    {"size", *POS, "background"},
-                                                    {"shape", "size", *POS, "background"}]  # fmt: skip
+    assert [set(lv.perturbed) for lv in levels] == [
+        set(),
+        {"background"},
+        {*POS, "background"},
+        {"size", *POS, "background"},
+        {"shape", "size", *POS, "background"},
+    ]
     assert all(set(lv.stated) == {"colour", "shape", "size", *POS, "background"} for lv in levels)
     assert [lv.code_dim for lv in levels] == [6, 5, 3, 3, 3]
     assert [lab_config("perturbation", "quick").code_for(lv) for lv in levels] == [10, 9, 4, 3, 3]
     assert [lv.unbiased for lv in levels][-1] == ("colour",)
     assert levels[2].role("pos_x") == "perturbed" and levels[2].role("defect") == "omitted"
     assert levels[2].role("rotation") == "image-only" and levels[2].role("template") == "text-only"
-    assert levels[3].injection().perturb == {"size": pytest.approx(0.6), "pos_x": pytest.approx(0.6),
-                                             "pos_y": pytest.approx(0.6), "background": pytest.approx(0.6)}  # fmt: skip
+    assert levels[3].injection().perturb == {
+        "size": pytest.approx(0.6),
+        "pos_x": pytest.approx(0.6),
+        "pos_y": pytest.approx(0.6),
+        "background": pytest.approx(0.6),
+    }
 
 
 def test_perturbed_words_follow_the_papers_uniform_redraw():

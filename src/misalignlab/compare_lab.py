@@ -44,8 +44,8 @@ from misalignlab.report.compare_plot import strategy_plot
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.fit import fit_strategy
-from misalignlab.train.imagetext import ImageTextCfg, embed
 from misalignlab.train.callbacks import Checkpoint
+from misalignlab.train.imagetext import ImageTextCfg, embed
 from misalignlab.train.trainer import Callback, latest_checkpoint
 
 log = logging.getLogger(__name__)
@@ -111,11 +111,18 @@ def detect_training_pairs(
     """Cross-fitted (2-fold) detector scores on the training pairs, and the detector's quality if truth is known.
 
     ``cache_dir`` keeps the fold models and codes (a rerun loads them instead of training again)."""
-    train = {"steps": cfg.detect_steps, "batch_size": min(cfg.train.batch_size, len(pairs) // 2),
-             "lr": cfg.train.lr, "schedule": "cosine", "warmup_steps": min(50, cfg.detect_steps // 5)}  # fmt: skip
+    train = {
+        "steps": cfg.detect_steps,
+        "batch_size": min(cfg.train.batch_size, len(pairs) // 2),
+        "lr": cfg.train.lr,
+        "schedule": "cosine",
+        "warmup_steps": min(50, cfg.detect_steps // 5),
+    }
     model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
-    embed = replace(EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0),
-                    **parse_backbone(cfg.backbone))  # type: ignore[arg-type]
+    embed = replace(
+        EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0),
+        **parse_backbone(cfg.backbone),
+    )  # type: ignore[arg-type]
     dcfg = DiagnoseCfg(embed, detectors={"similarity": {}, "slot_swap": {}}, schema="scenes")
     results = diagnose_pairs(list(pairs.pair_id), pairs.images, pairs.captions, dcfg, cache_dir).results
     if cfg.detector not in results:
@@ -153,9 +160,13 @@ def run_compare(
     built = {name: build_strategy(name, **strategy_kwargs(scenario, name, options)) for name in strategies}
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    config = {"scenario": to_dict(scenario), "compare": to_dict(cfg), "strategies": list(strategies),
-              "strategy_params": {n: s.params() for n, s in built.items()},
-              "data": "folder" if train_pairs is not None else "rendered"}  # fmt: skip
+    config = {
+        "scenario": to_dict(scenario),
+        "compare": to_dict(cfg),
+        "strategies": list(strategies),
+        "strategy_params": {n: s.params() for n, s in built.items()},
+        "data": "folder" if train_pairs is not None else "rendered",
+    }
     done = _done(Path(out) / "results.jsonl")
     run = RunDir(out, config, argv)
     data = train_pairs or render_split(cfg.n_train, scenario, scenario.train_shifts, cfg.data_seed, scenario.injection)
@@ -174,18 +185,35 @@ def run_compare(
             if (name, seed) in done:
                 continue
             icfg = ImageTextCfg(replace(cfg.train, seed=seed), cfg.model, cfg.loss)
-            write_json(run.path(f"runs/{name}/seed{seed}/config.json"),
-                       {"strategy": name, "family": strategy.family, "params": strategy.params(), "seed": seed,
-                        "imagetext": to_dict(icfg), "scenario": scenario.name})  # fmt: skip
+            write_json(
+                run.path(f"runs/{name}/seed{seed}/config.json"),
+                {
+                    "strategy": name,
+                    "family": strategy.family,
+                    "params": strategy.params(),
+                    "seed": seed,
+                    "imagetext": to_dict(icfg),
+                    "scenario": scenario.name,
+                },
+            )
             start = time.perf_counter()
             folder = run.path(f"runs/{name}/seed{seed}")
             cbs = [*(callbacks(name, seed) if callbacks else ()), Checkpoint(folder, every=cfg.checkpoint_every)]
             fitted = fit_strategy(strategy, pairs, icfg, found, cbs, resume=latest_checkpoint(folder))
             train_s = time.perf_counter() - start
             metrics = evaluate_model(fitted.model, sets, scenario.tasks)
-            run.log({"stage": "eval", "strategy": name, "family": strategy.family, "seed": seed,
-                     "n_trained": len(fitted.pairs), "train_seconds": train_s,
-                     "eval_seconds": time.perf_counter() - start - train_s} | metrics)  # fmt: skip
+            run.log(
+                {
+                    "stage": "eval",
+                    "strategy": name,
+                    "family": strategy.family,
+                    "seed": seed,
+                    "n_trained": len(fitted.pairs),
+                    "train_seconds": train_s,
+                    "eval_seconds": time.perf_counter() - start - train_s,
+                }
+                | metrics
+            )
             log.info("%s seed %d: %.0f s", name, seed, time.perf_counter() - start)
     return write_tables(out, scenario.tasks, list(strategies))
 

@@ -33,9 +33,12 @@ SCENE_FACTORS = ("shape", "colour", "size", "background", "rotation")
 
 def _default_strategy_kwargs() -> dict[str, dict[str, Any]]:
     return {
-        "filter": {"fraction": 0.3}, "reweight": {}, "robust": {"alpha": 0.3},
-        "augment": {"omit": {"background": 1.0}}, "multipositive": {},
-    }  # fmt: skip
+        "filter": {"fraction": 0.3},
+        "reweight": {},
+        "robust": {"alpha": 0.3},
+        "augment": {"omit": {"background": 1.0}},
+        "multipositive": {},
+    }
 
 
 @dataclass(frozen=True)
@@ -82,17 +85,26 @@ class CompareCfg:
 SCENARIOS: Registry[Scenario] = Registry("compare preset")
 _SCENE = SceneCfg(size=32, factors=SCENE_FACTORS)
 SCENARIOS.register("perturb-shape")(
-    Scenario("perturb-shape", _SCENE, InjectionCfg(perturb={"shape": 0.3}),
-             ood_shifts=(FactorShift("background", value=2),))  # fmt: skip
+    Scenario(
+        "perturb-shape", _SCENE, InjectionCfg(perturb={"shape": 0.3}), ood_shifts=(FactorShift("background", value=2),)
+    )
 )
 SCENARIOS.register("shift-background")(
-    Scenario("shift-background", _SCENE, train_shifts=(FactorShift("background", "shape", offset=0, strength=0.9),),
-             ood_shifts=(FactorShift("background", "shape", offset=1, strength=1.0),))  # fmt: skip
+    Scenario(
+        "shift-background",
+        _SCENE,
+        train_shifts=(FactorShift("background", "shape", offset=0, strength=0.9),),
+        ood_shifts=(FactorShift("background", "shape", offset=1, strength=1.0),),
+    )
 )
 SCENARIOS.register("tiny")(
-    Scenario("tiny", _SCENE, InjectionCfg(perturb={"shape": 0.3}),
-             train_shifts=(FactorShift("background", "shape", strength=0.9),),
-             ood_shifts=(FactorShift("background", "shape", offset=1),))  # fmt: skip
+    Scenario(
+        "tiny",
+        _SCENE,
+        InjectionCfg(perturb={"shape": 0.3}),
+        train_shifts=(FactorShift("background", "shape", strength=0.9),),
+        ood_shifts=(FactorShift("background", "shape", offset=1),),
+    )
 )
 
 
@@ -100,6 +112,7 @@ def compare_config(preset: str) -> CompareCfg:
     """The run settings of a preset: ``tiny`` for tests, the others sized for 2 CPU cores."""
     SCENARIOS.get(preset)
     if preset == "tiny":
-        return CompareCfg(TrainCfg(steps=4, batch_size=32, lr=2e-3), seeds=2, n_train=128, n_fit=64, n_test=64,
-                          detect_steps=3)  # fmt: skip
+        return CompareCfg(
+            TrainCfg(steps=4, batch_size=32, lr=2e-3), seeds=2, n_train=128, n_fit=64, n_test=64, detect_steps=3
+        )
     return CompareCfg(TrainCfg(steps=500, batch_size=128, lr=2e-3, schedule="cosine", warmup_steps=50))

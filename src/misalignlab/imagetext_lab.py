@@ -110,8 +110,10 @@ def _curve_fn(
         z_fit = _unit(embed(objective.model, scenes.images[fit], captions[fit])[0], unit)  # type: ignore[arg-type]
         z_test = _unit(embed(objective.model, scenes.images[test], captions[test])[0], unit)  # type: ignore[arg-type]
         y = {f: scenes.factors[f].to_numpy() for f in discrete}
-        return {f"curve/{f}/mlp/mcc/image": discrete_probe(z_fit, y[f][fit], z_test, y[f][test], "mlp", seed)
-                for f in discrete}  # fmt: skip
+        return {
+            f"curve/{f}/mlp/mcc/image": discrete_probe(z_fit, y[f][fit], z_test, y[f][test], "mlp", seed)
+            for f in discrete
+        }
 
     return fn
 
@@ -134,8 +136,11 @@ def run_level(
     if cfg.curve_every:
         curve = _curve_fn(scenes, captions, cfg.curve_n, cfg.seed, cfg.unit_codes)
         callbacks += [EvalEvery(cfg.curve_every, curve), _CurveLog(run, level.name)]
-    callbacks += [JsonlLog(_LevelLog(run, level.name), every=cfg.log_every),
-                  Checkpoint(folder, every=cfg.checkpoint_every), *extra]  # fmt: skip
+    callbacks += [
+        JsonlLog(_LevelLog(run, level.name), every=cfg.log_every),
+        Checkpoint(folder, every=cfg.checkpoint_every),
+        *extra,
+    ]
     barrier()  # every rank resumes from the same checkpoint file
     resume = latest_checkpoint(folder)
     if resume is not None:
@@ -149,17 +154,29 @@ def run_level(
     fit_i, fit_t = (_unit(z, cfg.unit_codes) for z in embed(model, scenes.images[fit], captions[fit]))
     test_i, test_t = (_unit(z, cfg.unit_codes) for z in embed(model, scenes.images[test], captions[test]))
     scores = factor_probes(
-        {"image": fit_i, "text": fit_t}, {"image": test_i, "text": test_t},
-        _targets(scenes, template, scenes.fit), _targets(scenes, template, scenes.test),
-        kinds=_kinds(), probes=cfg.probes, seed=cfg.seed,
-    )  # fmt: skip
+        {"image": fit_i, "text": fit_t},
+        {"image": test_i, "text": test_t},
+        _targets(scenes, template, scenes.fit),
+        _targets(scenes, template, scenes.test),
+        kinds=_kinds(),
+        probes=cfg.probes,
+        seed=cfg.seed,
+    )
     probe_s = time.perf_counter() - start
     pairs_per_s = timer.steps * cfg.train.batch_size / timer.seconds if timer.seconds else float("nan")
-    timing = {"kind": "timing", "level": level.name, "steps_run": timer.steps, "train_step_s": timer.seconds,
-              "pairs_per_s": pairs_per_s, "probe_s": probe_s, "threads": torch.get_num_threads()}  # fmt: skip
+    timing = {
+        "kind": "timing",
+        "level": level.name,
+        "steps_run": timer.steps,
+        "train_step_s": timer.seconds,
+        "pairs_per_s": pairs_per_s,
+        "probe_s": probe_s,
+        "threads": torch.get_num_threads(),
+    }
     run.log(timing)
-    write_json(folder / SCORES_FILE, {"level": level.name, "code_dim": fit_i.shape[1], "scores": scores,
-                                      "timing": timing})  # fmt: skip
+    write_json(
+        folder / SCORES_FILE, {"level": level.name, "code_dim": fit_i.shape[1], "scores": scores, "timing": timing}
+    )
     return scores
 
 
@@ -195,8 +212,19 @@ def score_rows(level: Level, scores: dict[str, float], code_dim: int) -> list[di
         role = level.role(factor)
         # the acceptance check reads the image code: stated factors high, everything else low
         expect = "" if modality != "image" else "high" if role == "stated" else "low"
-        rows.append({"setting": level.name, "target": factor, "role": role, "probe": probe, "metric": metric,
-                     "modality": modality, "score": value, "expect": expect, "code_dim": code_dim})  # fmt: skip
+        rows.append(
+            {
+                "setting": level.name,
+                "target": factor,
+                "role": role,
+                "probe": probe,
+                "metric": metric,
+                "modality": modality,
+                "score": value,
+                "expect": expect,
+                "code_dim": code_dim,
+            }
+        )
     return rows
 
 

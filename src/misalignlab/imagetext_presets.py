@@ -55,9 +55,12 @@ from misalignlab.train.imagetext import LossCfg
 from misalignlab.train.trainer import TrainCfg
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "colour": ("colour",), "shape": ("shape",), "size": ("size",),
-    "position": ("pos_x", "pos_y"), "background": ("background",),
-}  # fmt: skip
+    "colour": ("colour",),
+    "shape": ("shape",),
+    "size": ("size",),
+    "position": ("pos_x", "pos_y"),
+    "background": ("background",),
+}
 ORDER = ("colour", "shape", "size", "position", "background")  # the paper's selection order (cam. → position)
 PERTURB_ORDER = ("background", "position", "size", "shape")  # perturbation k adds ORDER's tail from the end
 PAPER_PERTURB_PROB = 0.9
@@ -191,7 +194,10 @@ class ImageTextLabCfg:
     n_test: int = 2048
     probes: tuple[str, ...] = ("linear", "mlp")
     unit_codes: bool = False  # probe ẑ/‖ẑ‖ (what a cosine loss sees) instead of ẑ (the paper's probes)
-    align_ramp: tuple[float, float] = (0.0, 0.0)  # (start, end) fractions: loss.align_weight ramps in; (0, 0): from step 0
+    align_ramp: tuple[float, float] = (
+        0.0,
+        0.0,
+    )  # (start, end) fractions: loss.align_weight ramps in; (0, 0): from step 0
     swept_steps: bool = False  # levels train train.steps × the multiple SWEPT gives their combinations
     code_extra: int = 0  # spare code dimensions trained beyond each level's code size …
     spare_fade: tuple[float, float] = (0.0, 0.0)  # … and faded out between these fractions; (0, 0): kept
@@ -210,15 +216,19 @@ class ImageTextLabCfg:
             raise ValueError(f"unknown code_rule {self.code_rule!r}; valid: {', '.join(CODE_RULES)}")
         start, end = self.align_ramp
         if (start, end) != (0.0, 0.0) and not 0.0 <= start < end <= 1.0:
-            raise ValueError(f"align_ramp must be (0, 0) or (start, end) with 0 <= start < end <= 1, got {self.align_ramp}")
+            raise ValueError(
+                f"align_ramp must be (0, 0) or (start, end) with 0 <= start < end <= 1, got {self.align_ramp}"
+            )
         if (start, end) != (0.0, 0.0) and "align_weight" not in self.loss.kwargs():
             raise ValueError(f"align_ramp needs a loss with an alignment term; {self.loss.variant!r} has none")
         if min(self.n_train, self.n_fit, self.n_test) < 1 or min(self.code_dim, self.code_extra, self.curve_every) < 0:
             raise ValueError("n_train, n_fit, n_test must be >= 1; code_dim, code_extra and curve_every >= 0")
         fade = tuple(self.spare_fade)
         if fade != (0.0, 0.0) and not (0.0 <= fade[0] < fade[1] <= 1.0 and self.code_extra > 0):
-            raise ValueError(f"spare_fade must be (0, 0) or (start, end) with 0 <= start < end <= 1 and code_extra > 0, "
-                             f"got {self.spare_fade} with code_extra={self.code_extra}")
+            raise ValueError(
+                f"spare_fade must be (0, 0) or (start, end) with 0 <= start < end <= 1 and code_extra > 0, "
+                f"got {self.spare_fade} with code_extra={self.code_extra}"
+            )
 
     @property
     def levels(self) -> tuple[Level, ...]:
@@ -228,8 +238,12 @@ class ImageTextLabCfg:
         """The level's trained code size (after any spare dimensions are faded out)."""
         if self.code_dim:
             return self.code_dim
-        rules = {"unbiased": level.code_dim, "stated": level.roomy_code_dim, "faithful": level.faithful_code_dim,
-                 "swept": level.swept_code_dim}  # fmt: skip
+        rules = {
+            "unbiased": level.code_dim,
+            "stated": level.roomy_code_dim,
+            "faithful": level.faithful_code_dim,
+            "swept": level.swept_code_dim,
+        }
         return rules[self.code_rule]
 
     def train_for(self, level: Level) -> TrainCfg:
@@ -247,25 +261,46 @@ def lab_config(preset: str, scale: str) -> ImageTextLabCfg:
     PRESETS.get(preset)
     if scale == "paper":  # ResNet-18, Adam 1e-5, batch 256, 200k steps, τ = 1, variant (b) as the paper's code
         return ImageTextLabCfg(
-            preset, scale, TrainCfg(steps=200_000, batch_size=256, lr=1e-5, grad_clip=2.0),
+            preset,
+            scale,
+            TrainCfg(steps=200_000, batch_size=256, lr=1e-5, grad_clip=2.0),
             ModelCfg(image="resnet18", text="tiny", image_size=64, max_len=16),
-            LossCfg("ntxent_intra_modal", tau=1.0), n_train=414_720, n_fit=23_040, n_test=23_040,
-            checkpoint_every=5000, log_every=500,
-        )  # fmt: skip
+            LossCfg("ntxent_intra_modal", tau=1.0),
+            n_train=414_720,
+            n_fit=23_040,
+            n_test=23_040,
+            checkpoint_every=5000,
+            log_every=500,
+        )
     if scale == "quick":
         return ImageTextLabCfg(
-            preset, scale,
+            preset,
+            scale,
             TrainCfg(steps=QUICK_STEPS, batch_size=256, lr=2e-3, schedule="cosine", warmup_steps=100),
             ModelCfg(image="tiny", text="tiny", image_size=64, max_len=16),
             LossCfg("clip_cross_modal", tau=0.1, align_weight=1.0),
-            code_rule="swept", code_extra=8, spare_fade=(0.2, 0.5), swept_steps=True,
-            n_train=16_384, n_fit=10_240, n_test=2048, unit_codes=True, align_ramp=(0.3, 0.6),
-        )  # fmt: skip
+            code_rule="swept",
+            code_extra=8,
+            spare_fade=(0.2, 0.5),
+            swept_steps=True,
+            n_train=16_384,
+            n_fit=10_240,
+            n_test=2048,
+            unit_codes=True,
+            align_ramp=(0.3, 0.6),
+        )
     if scale == "tiny":
         return ImageTextLabCfg(
-            preset, scale, TrainCfg(steps=12, batch_size=32, lr=2e-3, schedule="cosine", warmup_steps=2),
-            ModelCfg(image="tiny", text="tiny", image_size=32, max_len=16), LossCfg("clip_cross_modal", tau=0.1),
-            n_train=128, n_fit=96, n_test=96, probes=("linear",), checkpoint_every=4, log_every=4,
-        )  # fmt: skip
+            preset,
+            scale,
+            TrainCfg(steps=12, batch_size=32, lr=2e-3, schedule="cosine", warmup_steps=2),
+            ModelCfg(image="tiny", text="tiny", image_size=32, max_len=16),
+            LossCfg("clip_cross_modal", tau=0.1),
+            n_train=128,
+            n_fit=96,
+            n_test=96,
+            probes=("linear",),
+            checkpoint_every=4,
+            log_every=4,
+        )
     raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
-

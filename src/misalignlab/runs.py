@@ -40,7 +40,9 @@ def write_json(path: Path, obj: Any) -> None:
 class RunDir:
     """A run's output folder: config, argv and an append-only JSON-lines result log."""
 
-    def __init__(self, root: Path, config: Mapping[str, Any], argv: list[str] | None = None, write: bool = True) -> None:
+    def __init__(
+        self, root: Path, config: Mapping[str, Any], argv: list[str] | None = None, write: bool = True
+    ) -> None:
         self.root = Path(root)
         self.results_path = self.root / "results.jsonl"
         self.write = write  # False: a reader of the folder (a distributed job's ranks other than 0)

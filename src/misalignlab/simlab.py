@@ -92,10 +92,18 @@ def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
         raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
     lvm = LVMCfg(latent=LatentCfg(dependent=dependent))
     if scale == "paper":
-        return SweepCfg(preset=preset, scale=scale, lvm=lvm, encoder=EncoderCfg(),
-                        train=NumericTrainCfg(steps=100_000, batch_size=6144, lr=1e-4, log_every=1000),
-                        seeds=(0, 1, 2), n_fit=20_480, n_test=20_480, probes=("linear", "mlp"),
-                        checkpoint_every=5000)
+        return SweepCfg(
+            preset=preset,
+            scale=scale,
+            lvm=lvm,
+            encoder=EncoderCfg(),
+            train=NumericTrainCfg(steps=100_000, batch_size=6144, lr=1e-4, log_every=1000),
+            seeds=(0, 1, 2),
+            n_fit=20_480,
+            n_test=20_480,
+            probes=("linear", "mlp"),
+            checkpoint_every=5000,
+        )
     if scale == "quick":
         # Sized for 2 CPU cores. What makes it converge (RESULTS.md, "finding a quick recipe"):
         # pre-LayerNorm residual encoders, whitened inputs, Adam 2e-3 with warm-up and cosine decay,
@@ -104,18 +112,40 @@ def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
         # once the kept factors are learnt avoids the early collapse a large λ causes. Eight spare code
         # dimensions, faded out between 20 % and 50 %, let codes of 1–4 dimensions learn their kept
         # factors as fast as wide ones; the trained code has exactly |I_θ \ I_ρ| dimensions.
-        return SweepCfg(preset=preset, scale=scale, lvm=lvm,
-                        encoder=EncoderCfg(hidden=(128,) * 4, arch="resmlp", whiten_inputs=True, code_extra=8),
-                        train=NumericTrainCfg(steps=3000, batch_size=512, lr=2e-3, schedule="cosine",
-                                              warmup_steps=150, independent_negatives=False, log_every=100,
-                                              align_weight_final=4.0, align_ramp=(0.3, 0.5),
-                                              spare_fade=(0.2, 0.5)))
+        return SweepCfg(
+            preset=preset,
+            scale=scale,
+            lvm=lvm,
+            encoder=EncoderCfg(hidden=(128,) * 4, arch="resmlp", whiten_inputs=True, code_extra=8),
+            train=NumericTrainCfg(
+                steps=3000,
+                batch_size=512,
+                lr=2e-3,
+                schedule="cosine",
+                warmup_steps=150,
+                independent_negatives=False,
+                log_every=100,
+                align_weight_final=4.0,
+                align_ramp=(0.3, 0.5),
+                spare_fade=(0.2, 0.5),
+            ),
+        )
     # tiny: smoke tests only; a cheaper search for well-conditioned generator layers
     lvm = replace(lvm, generator=GeneratorCfg(cond_quantile=0.02, n_reference=2000))
-    return SweepCfg(preset=preset, scale=scale, lvm=lvm, encoder=EncoderCfg(hidden=(32,) * 2),
-                    train=NumericTrainCfg(steps=60, batch_size=128, lr=1e-3, schedule="cosine",
-                                          independent_negatives=False, log_every=20),
-                    n_fit=600, n_test=600, probes=("linear",), downstream=False, checkpoint_every=20)
+    return SweepCfg(
+        preset=preset,
+        scale=scale,
+        lvm=lvm,
+        encoder=EncoderCfg(hidden=(32,) * 2),
+        train=NumericTrainCfg(
+            steps=60, batch_size=128, lr=1e-3, schedule="cosine", independent_negatives=False, log_every=20
+        ),
+        n_fit=600,
+        n_test=600,
+        probes=("linear",),
+        downstream=False,
+        checkpoint_every=20,
+    )
 
 
 def build_settings(cfg: SweepCfg) -> list[Setting]:
@@ -138,8 +168,11 @@ def r2_table(rows: pd.DataFrame, probe: str) -> pd.DataFrame:
 
 
 def run_sweep(
-    cfg: SweepCfg, out: Path, argv: list[str] | None = None,
-    progress: Callable[[str, int, int], None] | None = None, resume: bool = True,
+    cfg: SweepCfg,
+    out: Path,
+    argv: list[str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    resume: bool = True,
 ) -> dict[str, Path]:
     """Train, probe and write every artefact of a sweep; returns the paths written.
 
@@ -161,8 +194,14 @@ def run_sweep(
     curve_rows: list[dict] = []
 
     def on_log(step: int, losses) -> None:
-        run.log({"kind": "loss", "step": step, "loss_variant": cfg.train.loss,
-                 **{f"loss/{n}": float(v) for n, v in zip(names, losses, strict=True)}})
+        run.log(
+            {
+                "kind": "loss",
+                "step": step,
+                "loss_variant": cfg.train.loss,
+                **{f"loss/{n}": float(v) for n, v in zip(names, losses, strict=True)},
+            }
+        )
         if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train.steps:
             stack.to("cpu")  # the probes read numpy arrays; training continues on train.device
             for rec in evaluate_stack(stack, cfg.n_fit // 2, cfg.n_test // 2, ("mlp",), seed=step):

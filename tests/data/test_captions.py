@@ -72,7 +72,11 @@ def test_synonyms_map_back_to_value_words() -> None:
     assert written_word("shape", 1, 0) == "gear" and written_word("shape", 1, 1) == "cog"
     assert written_word("shape", 3, 5) == "nut"  # no synonym: the choice wraps around
     assert parse_caption("A big violet COG, center, gray belt") == {
-        "size": "large", "colour": "purple", "shape": "gear", "pos_x": "centre", "background": "grey",
+        "size": "large",
+        "colour": "purple",
+        "shape": "gear",
+        "pos_x": "centre",
+        "background": "grey",
     }
 
 

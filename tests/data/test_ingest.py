@@ -99,12 +99,20 @@ def test_csv_quarantines_each_reason_with_lines_and_run_goes_on(root: Path, tmp_
     assert pairs.captions[2] == "a caption\nspanning two lines"
     got = {(r.line, r.id, r.reason) for r in records}
     assert got == {
-        (4, "m1", "image_missing"), (5, "u1", "image_unreadable"), (6, "u2", "image_unreadable"),
-        (7, "u3", "image_unreadable"), (8, "g1", "image_too_large"), (9, "o1", "path_outside_root"),
-        (10, "o2", "path_outside_root"), (11, "e1", "caption_empty"), (12, "t1", "caption_too_long"),
-        (13, "p0", "duplicate_id"), (14, "d1", "image_missing"), (17, "short", "malformed_row"),
+        (4, "m1", "image_missing"),
+        (5, "u1", "image_unreadable"),
+        (6, "u2", "image_unreadable"),
+        (7, "u3", "image_unreadable"),
+        (8, "g1", "image_too_large"),
+        (9, "o1", "path_outside_root"),
+        (10, "o2", "path_outside_root"),
+        (11, "e1", "caption_empty"),
+        (12, "t1", "caption_too_long"),
+        (13, "p0", "duplicate_id"),
+        (14, "d1", "image_missing"),
+        (17, "short", "malformed_row"),
         (21, "n1", "caption_not_utf8"),
-    }  # fmt: skip
+    }
     assert all(r.source == str(path) and r.message for r in records)
     assert summary["accepted"] == 6 and summary["quarantined"] == 13 and summary["rows_read"] == 19
     assert summary["by_reason"]["image_unreadable"] == 3 and summary["complete"]
@@ -137,14 +145,22 @@ def test_jsonl_reasons_and_lines(root: Path) -> None:
     lines += ['{"id": "", "image": "images/p0.png", "caption": "empty id"}']  # 11
     lines += ['{"id": "b5", "image": 7, "caption": "number path"}']  # 12
     path = root / "manifest.jsonl"
-    path.write_bytes(("\n".join(lines) + "\n").encode() + b'{"id": "b6", "image": "images/p1.png", "caption": "\xff"}\n')
+    path.write_bytes(
+        ("\n".join(lines) + "\n").encode() + b'{"id": "b6", "image": "images/p1.png", "caption": "\xff"}\n'
+    )
     pairs, summary, records = run(path)
     assert list(pairs.ids) == ["p0", "p1", "p2"]
     assert [(r.line, r.reason) for r in records] == [
-        (5, "caption_not_text"), (6, "caption_empty"), (7, "caption_not_utf8"), (8, "malformed_row"),
-        (9, "malformed_row"), (10, "path_invalid"), (11, "malformed_row"), (12, "path_invalid"),
+        (5, "caption_not_text"),
+        (6, "caption_empty"),
+        (7, "caption_not_utf8"),
+        (8, "malformed_row"),
+        (9, "malformed_row"),
+        (10, "path_invalid"),
+        (11, "malformed_row"),
+        (12, "path_invalid"),
         (13, "caption_not_utf8"),
-    ]  # fmt: skip
+    ]
     assert summary["quarantined"] == 9
 
 
@@ -194,14 +210,20 @@ def test_streaming_yields_chunks_smaller_than_dataset(root: Path) -> None:
 
 
 def test_parquet_rows_and_types(root: Path) -> None:
-    table = pa.table({
-        "img": ["images/p0.png", "images/p1.png", None, "images/p2.png"],
-        "text": [b"first", b"\xff\xfe", b"third", None],
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "img": ["images/p0.png", "images/p1.png", None, "images/p2.png"],
+            "text": [b"first", b"\xff\xfe", b"third", None],
+        }
+    )
     pq.write_table(table, root / "m.parquet")
     pairs, summary, records = run(root / "m.parquet", image_column="img", caption_column="text")
     assert list(pairs.ids) == ["1"] and pairs.captions == ("first",)  # no id column: the record number
-    assert [(r.line, r.reason) for r in records] == [(2, "caption_not_utf8"), (3, "image_missing"), (4, "caption_empty")]
+    assert [(r.line, r.reason) for r in records] == [
+        (2, "caption_not_utf8"),
+        (3, "image_missing"),
+        (4, "caption_empty"),
+    ]
 
 
 def test_tar_reasons(tmp_path: Path) -> None:
@@ -217,9 +239,13 @@ def test_tar_reasons(tmp_path: Path) -> None:
     pairs, _, records = run(shard)
     assert list(pairs.ids) == ["p0", "p1"] and pairs.rows[1].image.member == "p1.png"
     assert [(r.line, r.id, r.reason) for r in records] == [
-        (3, "nocap", "caption_empty"), (4, "noimg", "image_missing"), (5, "badtxt", "caption_not_utf8"),
-        (7, "broken", "image_unreadable"), (9, "two", "malformed_row"), (14, "p0", "duplicate_id"),
-    ]  # fmt: skip
+        (3, "nocap", "caption_empty"),
+        (4, "noimg", "image_missing"),
+        (5, "badtxt", "caption_not_utf8"),
+        (7, "broken", "image_unreadable"),
+        (9, "two", "malformed_row"),
+        (14, "p0", "duplicate_id"),
+    ]
 
 
 def test_truncated_shard_keeps_earlier_samples(tmp_path: Path) -> None:
@@ -288,8 +314,14 @@ def test_empty_dataset_raises_after_writing_quarantine(root: Path, tmp_path: Pat
 def test_check_caption_and_reason_codes() -> None:
     assert check_caption("  hi there \n") == "hi there"
     assert check_caption(b"\xef\xbb\xbfbom") == "bom"
-    cases = [(None, "caption_empty"), ("\t", "caption_empty"), (3.5, "caption_not_text"), (["a"], "caption_not_text"),
-             (b"\xc3", "caption_not_utf8"), ("x\udcff", "caption_not_utf8")]  # fmt: skip
+    cases = [
+        (None, "caption_empty"),
+        ("\t", "caption_empty"),
+        (3.5, "caption_not_text"),
+        (["a"], "caption_not_text"),
+        (b"\xc3", "caption_not_utf8"),
+        ("x\udcff", "caption_not_utf8"),
+    ]
     for value, reason in cases:
         with pytest.raises(PairError) as err:
             check_caption(value)

@@ -203,7 +203,9 @@ def test_mpi3d_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"key.npz: no array 'images' in the archive; found: \['imgs'\]"):
         MPI3DComplex(tmp_path / "key.npz", **kw)
     np.savez(tmp_path / "shape.npz", images=np.zeros((216, 4, 4), np.uint8))
-    with pytest.raises(ValueError, match=r"shape.npz: array 'images' is uint8 \(216, 4, 4\); expected uint8 \(216, 4, 4, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"shape.npz: array 'images' is uint8 \(216, 4, 4\); expected uint8 \(216, 4, 4, 3\)"
+    ):
         MPI3DComplex(tmp_path / "shape.npz", **kw)
     np.savez(tmp_path / "obj.npz", images=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError, match="Python objects"):
@@ -234,9 +236,12 @@ def test_mpi3d_settings_match_paper() -> None:
     assert mpi3d_setting("selection", 1).mentioned == ("colour",)
     assert mpi3d_setting("selection", 5).mentioned == ("colour", "shape", "size", "camera", "background")
     assert [mpi3d_setting("perturbation", k).perturbed for k in range(1, 6)] == [
-        (), ("background",), ("camera", "background"), ("size", "camera", "background"),
+        (),
+        ("background",),
+        ("camera", "background"),
+        ("size", "camera", "background"),
         ("shape", "size", "camera", "background"),
-    ]  # fmt: skip
+    ]
     with pytest.raises(ValueError, match="proper subset"):
         CaptionSetting(("colour",), ("colour",)).check()
     with pytest.raises(ValueError, match="valid: selection, perturbation"):
@@ -291,12 +296,22 @@ def write_m3di(root: Path, n: int = 3, split: str = "train") -> Path:
         Image.new("RGB", (6, 6), (i * 40, 0, 0)).save(d / "images" / f"{i:0{width}d}.png")
     rng = np.random.default_rng(0)
     img = {k: rng.random(n) for k in IMAGE_LATENTS}
-    img |= {"object_shape": np.arange(n) % 7, "object_xpos": np.arange(n) % 3, "object_ypos": np.zeros(n, int),
-            "object_zpos": np.zeros(n)}  # fmt: skip
+    img |= {
+        "object_shape": np.arange(n) % 7,
+        "object_xpos": np.arange(n) % 3,
+        "object_ypos": np.zeros(n, int),
+        "object_zpos": np.zeros(n),
+    }
     pd.DataFrame(img).to_csv(d / "latents_image.csv", index=False)
-    txt = {"object_shape": img["object_shape"], "object_xpos": img["object_xpos"], "object_ypos": img["object_ypos"],
-           "object_zpos": np.zeros(n), "object_color_name": ["xkcd:bright aqua"] * n,
-           "object_color_index": np.arange(n), "text_phrasing": np.arange(n) % 5}  # fmt: skip
+    txt = {
+        "object_shape": img["object_shape"],
+        "object_xpos": img["object_xpos"],
+        "object_ypos": img["object_ypos"],
+        "object_zpos": np.zeros(n),
+        "object_color_name": ["xkcd:bright aqua"] * n,
+        "object_color_index": np.arange(n),
+        "text_phrasing": np.arange(n) % 5,
+    }
     pd.DataFrame(txt).to_csv(d / "latents_text.csv", index=False)
     lines = [f'A "xkcd:bright aqua" teapot is at the top-left of the image, number {i}.' for i in range(n)]
     (d / "text" / "text_raw.txt").write_text("\n".join(lines))  # the generator writes no final newline
@@ -325,7 +340,9 @@ def test_m3di_errors_name_file_and_row(tmp_path: Path) -> None:
     df.drop(columns=["spotlight_pos"]).to_csv(d / "latents_image.csv", index=False)
     with pytest.raises(ValueError, match=r"latents_image.csv, line 1: missing column\(s\) \['spotlight_pos'\]"):
         Multimodal3DIdent(tmp_path / "m3di")
-    df.astype({"object_color": object}).assign(object_color=[0.1, "blue", 0.3]).to_csv(d / "latents_image.csv", index=False)
+    df.astype({"object_color": object}).assign(object_color=[0.1, "blue", 0.3]).to_csv(
+        d / "latents_image.csv", index=False
+    )
     with pytest.raises(ValueError, match=r"latents_image.csv, line 3: column 'object_color' is not a number: 'blue'"):
         Multimodal3DIdent(tmp_path / "m3di")
     df.to_csv(d / "latents_image.csv", index=False)

@@ -42,7 +42,9 @@ def test_training_on_a_row_view_reads_one_batch_at_a_time_and_equals_training_on
     store.flush()
     rows = rng.permutation(40)[:30]
     captions = [f"a {c} thing" for c in rng.choice(["red", "blue", "green"], 30)]
-    cfg = ImageTextCfg(train=TrainCfg(steps=4, batch_size=8, seed=3), model=ModelCfg(code_dim=4, image_size=16, max_len=6))
+    cfg = ImageTextCfg(
+        train=TrainCfg(steps=4, batch_size=8, seed=3), model=ModelCfg(code_dim=4, image_size=16, max_len=6)
+    )
     counted = CountingRows(np.load(tmp_path / "images.npy", mmap_mode="r"))
     lazy = train_imagetext(RowView(counted, rows), captions, cfg)
     copied = train_imagetext(images[rows], captions, cfg)

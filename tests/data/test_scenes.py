@@ -12,7 +12,6 @@ from misalignlab.data.factors import (
     FACTORS,
     IMAGE_ONLY,
     PART_RGB,
-    SEMANTIC,
     SceneCfg,
 )
 from misalignlab.data.scenes import render, sample_factors

@@ -7,8 +7,6 @@ from misalignlab.detect.base import PairView
 from misalignlab.detect.embeddings import unit
 
 
-
-
 def planted_view(n: int = 400, d: int = 16, n_bad: int = 40, seed: int = 0) -> tuple[PairView, np.ndarray]:
     """Pairs drawn from 20 clusters; the first ``n_bad`` captions are swapped with another cluster's."""
     rng = np.random.default_rng(seed)
@@ -18,7 +16,9 @@ def planted_view(n: int = 400, d: int = 16, n_bad: int = 40, seed: int = 0) -> t
     txt = unit(centres[label] + 0.15 * rng.normal(size=(n, d)))
     bad = np.zeros(n, dtype=bool)
     bad[:n_bad] = True
-    txt[:n_bad] = unit(centres[(label[:n_bad] + 1 + rng.integers(0, 19, n_bad)) % 20] + 0.15 * rng.normal(size=(n_bad, d)))
+    txt[:n_bad] = unit(
+        centres[(label[:n_bad] + 1 + rng.integers(0, 19, n_bad)) % 20] + 0.15 * rng.normal(size=(n_bad, d))
+    )
     perm = rng.permutation(n)
     ids = np.array([f"p{i}" for i in range(n)])
     view = PairView(ids, img[perm], txt[perm], (np.arange(n) % 2), None)

@@ -54,7 +54,9 @@ def test_hf_folder_errors_name_the_folder_and_what_is_missing(tmp_path):
         check_clip_folder(tmp_path / "file.txt")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match=r"empty is missing config.json, preprocessor_config.json, weights .*tokenizer"):
+    with pytest.raises(
+        ValueError, match=r"empty is missing config.json, preprocessor_config.json, weights .*tokenizer"
+    ):
         check_clip_folder(empty)
     for name in ("preprocessor_config.json", "model.safetensors", "tokenizer.json"):
         (empty / name).write_text("{}")
@@ -112,8 +114,9 @@ def test_locked_text_backend_crossfits_caches_captions_and_reloads(tmp_path):
     ids, images, captions, label = _coloured_pairs(160)
     tower = CountingTower()
     # No small-loss pass: with four captions repeated 40 times, per-pair losses say nothing about noise.
-    cfg = EmbedCfg(backend="text:fake", train={"steps": 40, "batch_size": 64, "lr": 1e-2}, reweight_steps=0,
-                   model={"code_dim": 8})  # fmt: skip
+    cfg = EmbedCfg(
+        backend="text:fake", train={"steps": 40, "batch_size": 64, "lr": 1e-2}, reweight_steps=0, model={"code_dim": 8}
+    )
     with BACKENDS.scoped():
         BACKENDS.register("text:fake")(lambda c, size: LockedTextBackend(c, size, encoder=tower))
         emb = crossfit_embeddings(ids, images, captions, cfg, cache_dir=tmp_path)

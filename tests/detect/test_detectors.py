@@ -57,7 +57,9 @@ def test_registry_is_scoped_and_lists_names():
 
 def test_detector_spec_parsing_and_requirements(planted):
     assert parse_detector_spec(["neighbourhood:k=7,pool=50", "similarity"]) == {
-        "neighbourhood": {"k": 7, "pool": 50}, "similarity": {}}  # fmt: skip
+        "neighbourhood": {"k": 7, "pool": 50},
+        "similarity": {},
+    }
     with pytest.raises(ValueError, match="unknown detector"):
         parse_detector_spec(["cosine"])
     view, _ = planted

@@ -110,16 +110,21 @@ def test_slot_evidence_is_cached_beside_the_embeddings_and_reused(tmp_path, monk
 
     rng = np.random.default_rng(1)
     images = rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
-    captions = [f"a {c} {s} thing" for c, s in zip(rng.choice(["red", "blue", "green"], 40),
-                                                   rng.choice(["small", "large"], 40))]  # fmt: skip
+    captions = [
+        f"a {c} {s} thing" for c, s in zip(rng.choice(["red", "blue", "green"], 40), rng.choice(["small", "large"], 40))
+    ]
     cfg = EmbedCfg(train={"steps": 2, "batch_size": 16}, model={"code_dim": 4, "max_len": 6}, reweight_steps=0)
     emb = crossfit_embeddings([str(i) for i in range(40)], images, captions, cfg, tmp_path)
     colour = SlotSchema({"colour": {w: w for w in ("red", "blue", "green")}})
-    both = SlotSchema({"colour": {w: w for w in ("red", "blue", "green")}, "size": {"small": "small", "large": "large"}})
+    both = SlotSchema(
+        {"colour": {w: w for w in ("red", "blue", "green")}, "size": {"small": "small", "large": "large"}}
+    )
     first = cached_slot_evidence(emb, captions, colour)
     encoded = []
     original = E.PairEmbeddings.embed_texts
-    monkeypatch.setattr(E.PairEmbeddings, "embed_texts", lambda self, k, t: encoded.append(len(t)) or original(self, k, t))
+    monkeypatch.setattr(
+        E.PairEmbeddings, "embed_texts", lambda self, k, t: encoded.append(len(t)) or original(self, k, t)
+    )
     again = cached_slot_evidence(emb, captions, colour)
     assert not encoded  # nothing re-encoded
     for a, b in ((first.said, again.said), (first.swap_sim, again.swap_sim), (first.pair_sim, again.pair_sim)):

@@ -24,12 +24,24 @@ def save_tiny_clip(folder, seed=0):
     for c in string.ascii_lowercase + string.digits + "-":
         vocab.setdefault(c, len(vocab))
         vocab.setdefault(c + "</w>", len(vocab))
-    text = dict(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                max_position_embeddings=32, bos_token_id=0, eos_token_id=1, pad_token_id=1)  # fmt: skip
-    vision = dict(image_size=16, patch_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                  num_attention_heads=2)  # fmt: skip
+    text = dict(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=32,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
+    vision = dict(
+        image_size=16, patch_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2
+    )
     torch.manual_seed(seed)
-    transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(folder)
+    transformers.CLIPModel(
+        transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)
+    ).save_pretrained(folder)
     transformers.CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(folder)
     CLIPImageProcessorPil(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}).save_pretrained(folder)
     return folder
@@ -106,7 +118,18 @@ def test_diagnose_cli_with_hf_backbone(tiny_clip, tmp_path, capsys):
 
 def test_compare_cli_detects_with_hf_backbone(tiny_clip, tmp_path, capsys):
     out = tmp_path / "cmp"
-    argv = ["compare", "tiny", "--strategies", "filter", "--seeds", "1", "--out", str(out), "--backbone", f"hf:{tiny_clip}"]
+    argv = [
+        "compare",
+        "tiny",
+        "--strategies",
+        "filter",
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+        "--backbone",
+        f"hf:{tiny_clip}",
+    ]
     assert main(argv) == 0
     assert json.loads((out / "config.json").read_text())["compare"]["backbone"] == f"hf:{tiny_clip}"
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

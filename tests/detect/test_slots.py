@@ -19,7 +19,10 @@ def test_scene_schema_parses_spans_and_synonyms():
 def test_fashion_schema_handles_multiword_and_hyphenated_values():
     schema = fashion_schema()
     assert {k: v[2] for k, v in schema.parse("a dark large ankle boot").items()} == {
-        "tone": "dark", "size": "large", "class": "ankle boot"}  # fmt: skip
+        "tone": "dark",
+        "size": "large",
+        "class": "ankle boot",
+    }
     assert schema.parse("a light t-shirt")["class"][2] == "t-shirt"
     said, _ = parse_all(schema.with_usual(["a dark small bag", "a light bag"]), ["a dark bag"])
     assert said.tolist() == [[schema.values("class").index("bag"), 0, -1]]

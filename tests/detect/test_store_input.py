@@ -21,15 +21,19 @@ def _stored(tmp_path: Path, n: int = 40):  # noqa: ANN202
     captions = [f"a {c} thing" for c in rng.choice(["red", "blue", "green"], n)]
     images = rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
     rows = tuple(SourceRow("m.csv", i + 2, ImageRef(f"{pid}.png")) for i, pid in enumerate(ids))
-    chunks = [PairChunk(tuple(ids[s : s + 7]), images[s : s + 7], tuple(captions[s : s + 7]), rows[s : s + 7])
-              for s in range(0, n, 7)]  # fmt: skip
+    chunks = [
+        PairChunk(tuple(ids[s : s + 7]), images[s : s + 7], tuple(captions[s : s + 7]), rows[s : s + 7])
+        for s in range(0, n, 7)
+    ]
     return store_pairs(chunks, tmp_path / "cache"), images
 
 
 def test_memmap_store_gives_the_same_cache_key_and_codes_as_the_array(tmp_path: Path) -> None:
     stored, images = _stored(tmp_path)
     assert isinstance(stored.images, np.memmap)
-    assert cache_key(stored.ids, stored.captions, stored.images, TINY) == cache_key(stored.ids, stored.captions, images, TINY)
+    assert cache_key(stored.ids, stored.captions, stored.images, TINY) == cache_key(
+        stored.ids, stored.captions, images, TINY
+    )
     from_store = crossfit_embeddings(stored.ids, stored.images, stored.captions, TINY, tmp_path / "a")
     from_array = crossfit_embeddings(stored.ids, images, stored.captions, TINY, tmp_path / "b")
     assert from_store.folder.name == from_array.folder.name  # one key, whichever holds the pixels
@@ -39,7 +43,15 @@ def test_memmap_store_gives_the_same_cache_key_and_codes_as_the_array(tmp_path: 
 
 def test_gallery_renders_thumbnails_from_the_store(tmp_path: Path) -> None:
     stored, images = _stored(tmp_path, n=5)
-    table = pd.DataFrame({"id": list(stored.ids), "score": np.linspace(0, 1, 5), "type": ["wrong"] * 5,
-                          "explanation": ["x"] * 5, "caption": list(stored.captions), "quarantine": [True] * 5})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "id": list(stored.ids),
+            "score": np.linspace(0, 1, 5),
+            "type": ["wrong"] * 5,
+            "explanation": ["x"] * 5,
+            "caption": list(stored.captions),
+            "quarantine": [True] * 5,
+        }
+    )
     summary = {"pairs": 5, "flagged": 5, "types": {}, "profile": {"omitted": {}, "wrong": {}}}
     assert render_gallery(table, stored.images, summary, 3) == render_gallery(table, images, summary, 3)

@@ -46,8 +46,9 @@ def _fashion_with_tee(n: int = 400):
 
 def test_minilm_reads_tee_as_t_shirt_when_the_image_agrees():
     ids, images, captions, tee, bad = _fashion_with_tee()
-    embed = dataclasses.replace(EmbedCfg(backend="text:minilm"), reweight_steps=0,
-                                train={**EmbedCfg().train, "steps": 150, "batch_size": 128})  # fmt: skip
+    embed = dataclasses.replace(
+        EmbedCfg(backend="text:minilm"), reweight_steps=0, train={**EmbedCfg().train, "steps": 150, "batch_size": 128}
+    )
     diag = diagnose_pairs(ids, images, captions, DiagnoseCfg(embed=embed, schema="fashion_mnist"))
     kind = diag.table["type"].to_numpy()
     assert len(tee) == 10 and not (kind[tee] == "wrong").any()

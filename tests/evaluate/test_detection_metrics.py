@@ -5,8 +5,13 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from misalignlab.evaluate.detection_metrics import (
-    auprc, auroc, detection_metrics, precision_at_rate, type_metrics, wilson_interval,
-)  # fmt: skip
+    auprc,
+    auroc,
+    detection_metrics,
+    precision_at_rate,
+    type_metrics,
+    wilson_interval,
+)
 
 
 def test_auroc_and_auprc_match_sklearn_with_ties():

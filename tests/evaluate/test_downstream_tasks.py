@@ -5,14 +5,23 @@ import pandas as pd
 import pytest
 
 from misalignlab.evaluate.downstream_tasks import (
-    probe_metrics, recall_at_k, retrieval_metrics, summarise_seeds, t_interval, zero_shot_metrics,
-)  # fmt: skip
+    probe_metrics,
+    recall_at_k,
+    retrieval_metrics,
+    summarise_seeds,
+    t_interval,
+    zero_shot_metrics,
+)
 
 
 def test_recall_at_k_on_a_known_similarity_matrix():
-    sim = np.array([[0.9, 0.1, 0.0],   # row 0: match ranked 1st
-                    [0.8, 0.5, 0.7],   # row 1: match ranked 3rd
-                    [0.2, 0.9, 0.3]])  # row 2: match ranked 2nd  # fmt: skip
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.0],  # row 0: match ranked 1st
+            [0.8, 0.5, 0.7],  # row 1: match ranked 3rd
+            [0.2, 0.9, 0.3],
+        ]
+    )  # row 2: match ranked 2nd
     assert recall_at_k(sim, 1) == pytest.approx(1 / 3)
     assert recall_at_k(sim, 2) == pytest.approx(2 / 3)
     assert recall_at_k(sim, 3) == 1.0

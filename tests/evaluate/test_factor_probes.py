@@ -65,8 +65,14 @@ def test_string_labels_and_explicit_kinds() -> None:
     assert discrete_probe(z[:400], names[:400], z[400:], names[400:]) > 0.9
     assert factor_kind(names) == "discrete" and factor_kind(f["size"]) == "continuous"
     y = f["shape"]
-    out = factor_probes({"image": z[:400]}, {"image": z[400:]}, {"s": y[:400]}, {"s": y[400:]},
-                        kinds={"s": "continuous"}, probes=("linear",))  # fmt: skip
+    out = factor_probes(
+        {"image": z[:400]},
+        {"image": z[400:]},
+        {"s": y[:400]},
+        {"s": y[400:]},
+        kinds={"s": "continuous"},
+        probes=("linear",),
+    )
     assert list(out) == ["probe/s/linear/r2/image"]
 
 

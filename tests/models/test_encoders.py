@@ -19,9 +19,6 @@ from misalignlab.models.pair_model import (
 from misalignlab.models.text_encoder import ConvTextEncoder, TextEncoderCfg
 from misalignlab.models.tokenizer import WordTokenizer
 
-
-
-
 CAPTIONS = ["a red cube on the left", "a big blue sphere", "green", ""]
 
 

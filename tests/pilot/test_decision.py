@@ -11,13 +11,22 @@ from misalignlab.pilot.decision import accuracy_noise_points, as_scores, clean_f
 
 def scores(table: dict[str, list[float]]) -> pd.DataFrame:
     """option → per-seed scores (points)."""
-    return pd.DataFrame([(opt, seed, v) for opt, vals in table.items() for seed, v in enumerate(vals)],
-                        columns=["option", "seed", "value"])  # fmt: skip
+    return pd.DataFrame(
+        [(opt, seed, v) for opt, vals in table.items() for seed, v in enumerate(vals)],
+        columns=["option", "seed", "value"],
+    )
 
 
 def test_gains_are_paired_by_seed_and_costs_follow_the_cleaned_share():
-    found = {o.option: o for o in outcomes(scores({"baseline": [50, 60], "clean@0.2": [58, 66], "filter": [51, 63]}),
-                                           n_pairs=1000, n_test=1000, cost=CostModel(cost_per_caption=0.5))}  # fmt: skip
+    found = {
+        o.option: o
+        for o in outcomes(
+            scores({"baseline": [50, 60], "clean@0.2": [58, 66], "filter": [51, 63]}),
+            n_pairs=1000,
+            n_test=1000,
+            cost=CostModel(cost_per_caption=0.5),
+        )
+    }
     clean = found["clean@0.2"]
     assert clean.gain == pytest.approx(7.0)  # (8 + 6) / 2
     assert clean.cost == pytest.approx(0.2 * 1000 * 0.5)
@@ -67,8 +76,11 @@ def test_missing_baseline_or_options_raise():
 
 def test_option_names_and_run_records():
     assert clean_option(0.2) == "clean@0.2" and clean_fraction("clean@0.2") == 0.2 and clean_fraction("filter") is None
-    rows = [{"option": "baseline", "seed": 0, "id/task_acc": 0.5}, {"option": "filter", "seed": 0, "id/task_acc": 0.55},
-            {"option": "filter", "seed": 1}]  # fmt: skip
+    rows = [
+        {"option": "baseline", "seed": 0, "id/task_acc": 0.5},
+        {"option": "filter", "seed": 0, "id/task_acc": 0.55},
+        {"option": "filter", "seed": 1},
+    ]
     got = as_scores(rows, "id/task_acc")
     assert got.values.tolist() == [["baseline", 0, 50.0], ["filter", 0, 55.00000000000001]]
 

@@ -47,7 +47,13 @@ def test_prepare_builds_the_named_strategy():
 
 
 def test_augment_is_only_an_option_when_the_task_names_nuisance_factors():
-    assert option_names(PilotCfg(clean_fractions=(0.1, 0.3))) == ["baseline", "clean@0.1", "clean@0.3", "filter", "reweight"]
+    assert option_names(PilotCfg(clean_fractions=(0.1, 0.3))) == [
+        "baseline",
+        "clean@0.1",
+        "clean@0.3",
+        "filter",
+        "reweight",
+    ]
     with_nuisance = PilotCfg(task=PilotTask(nuisance=("background",)), adapt=("augment",), clean_fractions=(0.2,))
     assert option_names(with_nuisance) == ["baseline", "clean@0.2", "augment"]
 
@@ -61,7 +67,10 @@ def test_plan_fits_the_budget_with_most_seeds_at_half_the_steps():
     plan = plan_runs(cfg, options, seconds_left=100.0, step_s=0.1, eval_s=1.0, detect_steps=100)
     assert (plan.seeds, plan.steps) == (2, 115) and plan.expected_seconds <= 100.0
     plan = plan_runs(cfg, options, seconds_left=10.0, step_s=0.1, eval_s=1.0, detect_steps=100)
-    assert (plan.seeds, plan.steps) == (1, 50)  # below the minimum: one seed at min_steps (the runner cuts what overruns)
+    assert (plan.seeds, plan.steps) == (
+        1,
+        50,
+    )  # below the minimum: one seed at min_steps (the runner cuts what overruns)
 
 
 def test_heldout_split_takes_test_pairs_only_from_aligned_ones():

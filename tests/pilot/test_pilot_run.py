@@ -13,8 +13,20 @@ from misalignlab.pilot.data import PilotData, render_builtin
 from misalignlab.pilot.decision import as_scores, decide
 from misalignlab.runs import read_jsonl
 
-TINY = PilotCfg(budget_minutes=5, n_train=96, n_fit=48, n_test=48, batch_size=32, min_steps=3, max_steps=3,
-                detect_steps=3, seeds=2, clean_fractions=(0.25,), adapt=("filter",), gallery=200)  # fmt: skip
+TINY = PilotCfg(
+    budget_minutes=5,
+    n_train=96,
+    n_fit=48,
+    n_test=48,
+    batch_size=32,
+    min_steps=3,
+    max_steps=3,
+    detect_steps=3,
+    seeds=2,
+    clean_fractions=(0.25,),
+    adapt=("filter",),
+    gallery=200,
+)
 HOSTILE = "<script>alert('x')</script><b>bold</b> & `tick`"
 
 
@@ -45,7 +57,8 @@ def test_every_option_runs_for_every_seed_and_the_report_holds_the_decision(rend
     out, cfg, data, result = rendered
     got = runs(out)
     assert sorted((r["option"], r["seed"]) for r in got) == sorted(
-        (o, s) for o in ("baseline", "clean@0.25", "filter") for s in range(2))
+        (o, s) for o in ("baseline", "clean@0.25", "filter") for s in range(2)
+    )
     trained = {r["option"]: r["n_trained"] for r in got}
     # cleaning with known truth fixes captions (keeps every pair); filter drops its share
     assert trained["clean@0.25"] == 96 and trained["baseline"] == 96
@@ -55,7 +68,12 @@ def test_every_option_runs_for_every_seed_and_the_report_holds_the_decision(rend
     again = decide(as_scores(got, "id/task_acc"), len(data), cfg.n_test, cfg.cost)
     assert report["decision"]["action"] == again.action == result.decision.action
     assert report["decision"]["option"] == again.option
-    assert report["profile"]["pairs"] == 96 and set(report["profile"]["types"]) == {"aligned", "incomplete", "wrong", "unrelated"}
+    assert report["profile"]["pairs"] == 96 and set(report["profile"]["types"]) == {
+        "aligned",
+        "incomplete",
+        "wrong",
+        "unrelated",
+    }
     assert 0.0 <= report["profile"]["quality"]["detect/combined/auroc"] <= 1.0
     assert [p["option"] for p in report["cleaning_curve"]] == ["baseline", "clean@0.25"]
     base_acc = [r["id/task_acc"] for r in got if r["option"] == "baseline"]
@@ -88,15 +106,42 @@ def test_user_pairs_without_truth_use_removal_and_heldout_retrieval(tmp_path):
     assert 96 - round(0.2 * 96) <= n_train < 96
     assert trained["clean@0.25"] == n_train - round(0.25 * n_train)
     page = (tmp_path / "report.html").read_text()
-    assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp;" in page
+    assert (
+        "<script>" not in page
+        and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp;" in page
+    )
     assert "`tick`" not in (tmp_path / "report.md").read_text()
 
 
 def test_cli_pilot_on_built_in_data(tmp_path, capsys):
-    sets = [f"--set={k}" for k in ("n_train=96", "n_fit=48", "n_test=48", "batch_size=32", "min_steps=2", "max_steps=2",
-                                   "detect_steps=2", "seeds=2", "adapt=[\"filter\"]")]  # fmt: skip
-    code = main(["pilot", "--budget-minutes", "3", "--cost-per-caption", "0.5", "--value-per-point", "10",
-                 "--out", str(tmp_path), *sets])  # fmt: skip
+    sets = [
+        f"--set={k}"
+        for k in (
+            "n_train=96",
+            "n_fit=48",
+            "n_test=48",
+            "batch_size=32",
+            "min_steps=2",
+            "max_steps=2",
+            "detect_steps=2",
+            "seeds=2",
+            'adapt=["filter"]',
+        )
+    ]
+    code = main(
+        [
+            "pilot",
+            "--budget-minutes",
+            "3",
+            "--cost-per-caption",
+            "0.5",
+            "--value-per-point",
+            "10",
+            "--out",
+            str(tmp_path),
+            *sets,
+        ]
+    )
     assert code == 0
     shown = capsys.readouterr().out
     assert "recommendation:" in shown and "report.html" in shown
@@ -107,8 +152,15 @@ def test_cli_pilot_on_built_in_data(tmp_path, capsys):
 
 def test_task_file_is_read_strictly(tmp_path):
     good = tmp_path / "task.json"
-    good.write_text(json.dumps({"tasks": ["shape"], "nuisance": ["background"],
-                                "deploy_shifts": [{"factor": "background", "follows": "shape", "offset": 1}]}))  # fmt: skip
+    good.write_text(
+        json.dumps(
+            {
+                "tasks": ["shape"],
+                "nuisance": ["background"],
+                "deploy_shifts": [{"factor": "background", "follows": "shape", "offset": 1}],
+            }
+        )
+    )
     task = read_task(good)
     assert task.split == "ood" and task.deploy_shifts[0].offset == 1
     toml = tmp_path / "task.toml"
@@ -125,8 +177,21 @@ def test_task_file_is_read_strictly(tmp_path):
     assert main(["pilot", "--task", str(bad), "--out", str(tmp_path / "x")]) == 2
 
 
-TINY_SETS = [f"--set={k}" for k in ("n_train=96", "n_fit=48", "n_test=48", "batch_size=16", "min_steps=2", "max_steps=2",
-                                    "detect_steps=2", "seeds=2", 'adapt=["filter"]', "clean_fractions=[0.25]")]  # fmt: skip
+TINY_SETS = [
+    f"--set={k}"
+    for k in (
+        "n_train=96",
+        "n_fit=48",
+        "n_test=48",
+        "batch_size=16",
+        "min_steps=2",
+        "max_steps=2",
+        "detect_steps=2",
+        "seeds=2",
+        'adapt=["filter"]',
+        "clean_fractions=[0.25]",
+    )
+]
 
 
 def test_cli_pilot_on_a_render_folder_and_on_a_user_manifest(tmp_path):
@@ -134,8 +199,12 @@ def test_cli_pilot_on_a_render_folder_and_on_a_user_manifest(tmp_path):
     from misalignlab.data.inject import InjectionCfg
     from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
 
-    pairs = make_scene_pairs(60, SceneCfg(size=32, factors=("shape", "colour", "size", "background")),
-                             InjectionCfg(perturb={"shape": 0.3}), seed=1)  # fmt: skip
+    pairs = make_scene_pairs(
+        60,
+        SceneCfg(size=32, factors=("shape", "colour", "size", "background")),
+        InjectionCfg(perturb={"shape": 0.3}),
+        seed=1,
+    )
     folder = write_dataset_folder(pairs, tmp_path / "data")
     assert main(["pilot", str(folder), "--out", str(tmp_path / "rendered"), *TINY_SETS]) == 0
     rendered = json.loads((tmp_path / "rendered" / "report.json").read_text())
@@ -159,8 +228,9 @@ def test_finished_runs_are_reused_only_for_the_same_data_and_settings(rendered):
     key = fingerprint(data, cfg)
     assert fingerprint(data, replace(cfg, cost=CostModel(cost_per_caption=9.0), budget_minutes=60)) == key
     assert fingerprint(data, replace(cfg, lr=1e-4)) != key
-    other = PilotData(data.name, data.ids, data.images, ("changed", *data.captions[1:]), data.template,
-                      data.clean_captions, data.kind)  # fmt: skip
+    other = PilotData(
+        data.name, data.ids, data.images, ("changed", *data.captions[1:]), data.template, data.clean_captions, data.kind
+    )
     assert fingerprint(other, cfg) != key
 
 
@@ -185,7 +255,11 @@ def test_spare_budget_buys_whole_extra_seeds_and_keeps_finished_runs(rendered):
     result = run_pilot(data, replace(cfg, seeds=3), out, PILOT_SCENARIOS.get("perturb-task").scenario)
     after = runs(out)
     assert after[: len(before)] == before  # nothing retrained
-    assert sorted((r["option"], r["seed"]) for r in after[len(before):]) == [("baseline", 2), ("clean@0.25", 2), ("filter", 2)]
+    assert sorted((r["option"], r["seed"]) for r in after[len(before) :]) == [
+        ("baseline", 2),
+        ("clean@0.25", 2),
+        ("filter", 2),
+    ]
     assert all(o.seeds == 3 for o in result.decision.outcomes)
 
 

@@ -12,19 +12,36 @@ from misalignlab.report.profiles import load_profile, load_profiles, profile_tab
 
 def _summary(folder, pairs, types, omitted, wrong, backend="scratch"):
     folder.mkdir(parents=True)
-    data = {"pairs": pairs, "flagged": pairs - types["aligned"],
-            "types": {k: {"count": c, "rate": c / pairs, "ci95": list(wilson_interval(c, pairs))} for k, c in types.items()},
-            "profile": {"omitted": omitted, "wrong": wrong}, "config": {"embed": {"backend": backend, "model": {}}}}  # fmt: skip
+    data = {
+        "pairs": pairs,
+        "flagged": pairs - types["aligned"],
+        "types": {
+            k: {"count": c, "rate": c / pairs, "ci95": list(wilson_interval(c, pairs))} for k, c in types.items()
+        },
+        "profile": {"omitted": omitted, "wrong": wrong},
+        "config": {"embed": {"backend": backend, "model": {}}},
+    }
     (folder / "summary.json").write_text(json.dumps(data))
     return folder
 
 
 @pytest.fixture
 def two_runs(tmp_path):
-    a = _summary(tmp_path / "line_a", 100, {"aligned": 70, "incomplete": 10, "wrong": 15, "unrelated": 5},
-                 {"colour": 8, "size": 2}, {"shape": 9, "colour": 6})  # fmt: skip
-    b = _summary(tmp_path / "line_b", 50, {"aligned": 40, "incomplete": 5, "wrong": 5, "unrelated": 0},
-                 {"size": 5}, {"<script>alert(1)</script>": 5}, backend="text:minilm")  # fmt: skip
+    a = _summary(
+        tmp_path / "line_a",
+        100,
+        {"aligned": 70, "incomplete": 10, "wrong": 15, "unrelated": 5},
+        {"colour": 8, "size": 2},
+        {"shape": 9, "colour": 6},
+    )
+    b = _summary(
+        tmp_path / "line_b",
+        50,
+        {"aligned": 40, "incomplete": 5, "wrong": 5, "unrelated": 0},
+        {"size": 5},
+        {"<script>alert(1)</script>": 5},
+        backend="text:minilm",
+    )
     return a, b
 
 
@@ -79,7 +96,16 @@ def test_profiles_cli_on_a_real_diagnose_run(two_runs, tmp_path, capsys):
     pairs = make_scene_pairs(40, SceneCfg(size=32), InjectionCfg(outlier_rate=0.2, drop_rate=0.2), seed=0)
     data = write_dataset_folder(pairs, tmp_path / "data")
     run = tmp_path / "real"
-    argv = ["diagnose", str(data / "captions.csv"), "--out", str(run), "--steps", "3", "--set", "embed.reweight_steps=0"]
+    argv = [
+        "diagnose",
+        str(data / "captions.csv"),
+        "--out",
+        str(run),
+        "--steps",
+        "3",
+        "--set",
+        "embed.reweight_steps=0",
+    ]
     assert main([*argv, "--backbone", "scratch"]) == 0
     out = tmp_path / "prof"
     assert main(["profiles", str(run), str(two_runs[1]), "--out", str(out)]) == 0

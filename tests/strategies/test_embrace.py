@@ -67,8 +67,14 @@ def test_rewrite_caption_in_place_keeps_synonyms():
 
 
 def test_content_groups_ignore_template_order_and_synonyms():
-    caps = ["a large red gear on a grey belt", "on a gray belt : a big red cog", "a large red gear",
-            "a large red gear", "hello world", "hello world"]  # fmt: skip
+    caps = [
+        "a large red gear on a grey belt",
+        "on a gray belt : a big red cog",
+        "a large red gear",
+        "a large red gear",
+        "hello world",
+        "hello world",
+    ]
     g = content_groups(caps)
     assert g[0] == g[1] and g[2] == g[3] and g[4] == g[5]
     assert len({g[0], g[2], g[4]}) == 3
@@ -86,5 +92,6 @@ def test_multipositive_targets_rows_sum_to_one_over_equal_groups():
     assert distinct["contrastive_loss"].item() == pytest.approx(loss(img, txt).item(), rel=1e-5)
     terms, logs = strat.training_forward(img, txt, {"group": group}, loss)
     assert logs["positives_per_row"] == pytest.approx((3 + 1 + 3 + 1 + 3) / 5)
-    assert strat.batch_extras(PairSet.build(np.zeros((6, 2, 2, 3), np.uint8), [
-        "a red gear", "a red cog", "a blue gear", "x", "y", "x"]))["group"].tolist() == [0, 0, 1, 2, 3, 2]
+    assert strat.batch_extras(
+        PairSet.build(np.zeros((6, 2, 2, 3), np.uint8), ["a red gear", "a red cog", "a blue gear", "x", "y", "x"])
+    )["group"].tolist() == [0, 0, 1, 2, 3, 2]

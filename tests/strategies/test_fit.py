@@ -12,8 +12,6 @@ from misalignlab.train.imagetext import ImageTextCfg, LossCfg
 from misalignlab.train.trainer import TrainCfg
 
 
-
-
 def _pairs(n=24):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, size=(n, 32, 32, 3), dtype=np.uint8)
@@ -25,16 +23,30 @@ CFG = ImageTextCfg(TrainCfg(steps=2, batch_size=8), ModelCfg(code_dim=4, image_s
 
 
 def test_batches_carry_extras_indexed_like_the_pairs():
-    src = StrategyBatches(torch.arange(10)[:, None], torch.arange(10)[:, None], 4, seed=0,
-                          weights=torch.arange(10).float(), extras={"group": torch.arange(10) * 10})  # fmt: skip
+    src = StrategyBatches(
+        torch.arange(10)[:, None],
+        torch.arange(10)[:, None],
+        4,
+        seed=0,
+        weights=torch.arange(10).float(),
+        extras={"group": torch.arange(10) * 10},
+    )
     for _ in range(5):
         b = src.next_batch()
         assert torch.equal(b["group"], b["image"][:, 0] * 10) and torch.equal(b["weight"], b["image"][:, 0].float())
 
 
-@pytest.mark.parametrize("name,kwargs", [("baseline", {}), ("filter", {"fraction": 0.25}), ("reweight", {}),
-                                         ("robust", {}), ("augment", {"omit": {"background": 1.0}}),
-                                         ("multipositive", {})])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("baseline", {}),
+        ("filter", {"fraction": 0.25}),
+        ("reweight", {}),
+        ("robust", {}),
+        ("augment", {"omit": {"background": 1.0}}),
+        ("multipositive", {}),
+    ],
+)
 def test_every_strategy_trains(name, kwargs):
     pairs = _pairs()
     found = DetectionResult("fake", pairs.pair_id, np.linspace(0, 1, len(pairs)).astype(np.float32))

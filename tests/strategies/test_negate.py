@@ -23,8 +23,14 @@ def _found(score, order=None):
 
 def test_registry_lists_every_strategy_with_its_family():
     fam = {n: STRATEGIES.get(n).family for n in STRATEGIES.names()}
-    assert fam == {"baseline": "none", "filter": "negate", "reweight": "negate", "robust": "negate",
-                   "augment": "embrace", "multipositive": "embrace"}  # fmt: skip
+    assert fam == {
+        "baseline": "none",
+        "filter": "negate",
+        "reweight": "negate",
+        "robust": "negate",
+        "augment": "embrace",
+        "multipositive": "embrace",
+    }
     with pytest.raises(ValueError, match="filter"):
         STRATEGIES.get("nope")
 

@@ -55,13 +55,45 @@ def run_case(name: str) -> dict[str, torch.Tensor]:
 
 
 def diagnose_argv(data: Path, out: Path) -> list[str]:
-    return ["diagnose", str(data), "--out", str(out), "--image-size", "16", "--steps", "4", "--folds", "3",
-            "--backbone", "scratch", "--set", "embed.reweight_steps=2", "--set", "embed.train.batch_size=8"]  # fmt: skip
+    return [
+        "diagnose",
+        str(data),
+        "--out",
+        str(out),
+        "--image-size",
+        "16",
+        "--steps",
+        "4",
+        "--folds",
+        "3",
+        "--backbone",
+        "scratch",
+        "--set",
+        "embed.reweight_steps=2",
+        "--set",
+        "embed.train.batch_size=8",
+    ]
 
 
 def imagetext_argv(out: Path) -> list[str]:
-    return ["imagetext", "--preset", "selection-2", "--scale", "tiny", "--out", str(out), "--no-progress",
-            "--set", "train.steps=4", "--set", "n_train=64", "--set", "n_fit=48", "--set", "n_test=48"]  # fmt: skip
+    return [
+        "imagetext",
+        "--preset",
+        "selection-2",
+        "--scale",
+        "tiny",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--set",
+        "train.steps=4",
+        "--set",
+        "n_train=64",
+        "--set",
+        "n_fit=48",
+        "--set",
+        "n_test=48",
+    ]
 
 
 def main() -> int:

@@ -38,8 +38,16 @@ def job(tmp_path_factory):
     data = write_dataset_folder(pairs, root / "data") / "captions.csv"
     out = root / "out"
     out.mkdir()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(WORKER), str(out), str(data)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(WORKER),
+        str(out),
+        str(data),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-4000:])
@@ -71,8 +79,9 @@ def test_two_ranks_match_one_process_on_the_global_batch(job, case):
 def test_sharded_diagnose_equals_one_process(job, tmp_path):
     out, data = job
     assert main(worker.diagnose_argv(data, tmp_path / "single")) == 0
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "diagnose/pairs.parquet"),
-                                  pd.read_parquet(tmp_path / "single/pairs.parquet"))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "diagnose/pairs.parquet"), pd.read_parquet(tmp_path / "single/pairs.parquet")
+    )
     two, one = (json.loads((p / "summary.json").read_text()) for p in (out / "diagnose", tmp_path / "single"))
     assert {k for k in one if one[k] != two[k]} == {"ingest"}  # only the output paths differ
     parts = sorted(p.name for p in (out / "diagnose/cache").glob("*/folds/*.npz"))
@@ -84,7 +93,9 @@ def test_imagetext_command_under_torchrun_writes_once_and_matches(job, tmp_path)
     assert main(worker.imagetext_argv(tmp_path / "single")) == 0
     two, one = (pd.read_csv(p / "scores.csv") for p in (out / "imagetext", tmp_path / "single"))
     np.testing.assert_allclose(two["score"], one["score"], atol=1e-3)
-    rows = [(p / "results.jsonl").read_text().count('"stage": "train"') for p in (out / "imagetext", tmp_path / "single")]
+    rows = [
+        (p / "results.jsonl").read_text().count('"stage": "train"') for p in (out / "imagetext", tmp_path / "single")
+    ]
     assert rows[0] == rows[1] == 1  # rank 1 wrote nothing (train.steps=4, logged every 4)
     ckpt = sorted((out / "imagetext/selection-2/checkpoints").glob("*.pt"))
     assert [p.name for p in ckpt] == ["step_00000004.pt"]

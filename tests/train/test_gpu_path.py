@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.train.callbacks import Checkpoint
 from misalignlab.train.imagetext import ImageTextCfg, PairBatches, embed, train_imagetext
-from misalignlab.train.trainer import Callback, Trainer, TrainCfg, latest_checkpoint
+from misalignlab.train.trainer import Callback, TrainCfg, Trainer, latest_checkpoint
 
 
 def colour_pairs(n: int = 64, size: int = 16) -> tuple[np.ndarray, list[str]]:
@@ -27,9 +27,12 @@ def run(steps: int = 3, **opts: object) -> tuple[list[float], dict[str, Tensor],
     """Per-step losses, step-1 gradients and final weights of a tiny run with ``opts``."""
     images, captions = colour_pairs()
     train = {k: v for k, v in opts.items() if k in ("amp_dtype", "compile", "check_every")}
-    cfg = ImageTextCfg(train=TrainCfg(steps=steps, batch_size=16, lr=1e-3, seed=1, grad_clip=None, **train),  # type: ignore[arg-type]
-                       model=ModelCfg(code_dim=8, image_size=16, max_len=6),
-                       channels_last=opts.get("channels_last"), data_on_device=opts.get("data_on_device"))  # type: ignore[arg-type]  # fmt: skip
+    cfg = ImageTextCfg(
+        train=TrainCfg(steps=steps, batch_size=16, lr=1e-3, seed=1, grad_clip=None, **train),  # type: ignore[arg-type]
+        model=ModelCfg(code_dim=8, image_size=16, max_len=6),
+        channels_last=opts.get("channels_last"),
+        data_on_device=opts.get("data_on_device"),
+    )  # type: ignore[arg-type]
     losses: list[float] = []
     grads: dict[str, Tensor] = {}
 
@@ -154,8 +157,11 @@ def test_a_training_step_reads_nothing_back_from_the_device(monkeypatch):
             counting[0] = step < trainer.cfg.steps  # on from the end of step 1 to the end of the last
 
     images, captions = colour_pairs()
-    cfg = ImageTextCfg(train=TrainCfg(steps=4, batch_size=16, check_every=100),
-                       model=ModelCfg(code_dim=8, image_size=16, max_len=6), data_on_device=True)  # fmt: skip
+    cfg = ImageTextCfg(
+        train=TrainCfg(steps=4, batch_size=16, check_every=100),
+        model=ModelCfg(code_dim=8, image_size=16, max_len=6),
+        data_on_device=True,
+    )
     model = train_imagetext(images, captions, cfg, callbacks=[Window()])
     assert reads == []
     counting[0] = True

@@ -19,13 +19,16 @@ from misalignlab.train.imagetext import (
 )
 from misalignlab.train.trainer import TrainCfg, latest_checkpoint
 
-
-
-
 COLOURS = {
-    "red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30),
-    "purple": (140, 30, 160), "orange": (240, 130, 20), "white": (240, 240, 240), "black": (15, 15, 15),
-}  # fmt: skip
+    "red": (220, 30, 30),
+    "green": (30, 200, 40),
+    "blue": (30, 40, 220),
+    "yellow": (230, 220, 30),
+    "purple": (140, 30, 160),
+    "orange": (240, 130, 20),
+    "white": (240, 240, 240),
+    "black": (15, 15, 15),
+}
 NAMES = list(COLOURS)
 TEMPLATES = ["a {} image", "the colour is {}", "{}", "something {} here"]
 
@@ -156,8 +159,9 @@ def interrupted_then_resumed(tmp_path, cfg, make_callback, read):
     train_imagetext(images, captions, cfg, callbacks=[make_callback(), Checkpoint(tmp_path, every=4), Recorder(4)])
     first = list(seen)
     seen.clear()
-    model = train_imagetext(images, captions, cfg, callbacks=[make_callback(), Recorder(100)],
-                            resume=latest_checkpoint(tmp_path))
+    model = train_imagetext(
+        images, captions, cfg, callbacks=[make_callback(), Recorder(100)], resume=latest_checkpoint(tmp_path)
+    )
     return first, list(seen), model, images, captions
 
 

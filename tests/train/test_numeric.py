@@ -7,13 +7,15 @@ from misalignlab.lvm.generators import GeneratorCfg
 from misalignlab.lvm.model import LVMCfg as _LVMCfg
 from misalignlab.train.numeric import EncoderCfg, NumericTrainCfg, Setting, SimStack, train_stack
 
+
 def LVMCfg() -> _LVMCfg:  # noqa: N802 - cheaper generator search keeps the tests fast
     return _LVMCfg(generator=GeneratorCfg(cond_quantile=0.02, n_reference=2000))
 
 
 ENC = EncoderCfg(hidden=(16, 16))
-CFG = NumericTrainCfg(steps=15, batch_size=64, lr=3e-3, schedule="cosine", warmup_steps=3,
-                      grad_clip=0.5, independent_negatives=True)
+CFG = NumericTrainCfg(
+    steps=15, batch_size=64, lr=3e-3, schedule="cosine", warmup_steps=3, grad_clip=0.5, independent_negatives=True
+)
 SETTINGS = [
     Setting(BiasSpec(selected=(0, 1, 2, 3)), seed=0),
     Setting(BiasSpec(selected=(0,)), seed=1),
@@ -43,7 +45,7 @@ def test_padded_weights_stay_zero():
     stack = SimStack(SETTINGS, LVMCfg(), ENC)
     train_stack(stack, CFG)
     w_first = stack.f_t.weights[0]  # (M, hidden, max text dim)
-    assert w_first[1, :, stack.lvms[1].text_dim:].abs().sum() == 0  # model 1's text input is narrower
+    assert w_first[1, :, stack.lvms[1].text_dim :].abs().sum() == 0  # model 1's text input is narrower
     w_last = stack.f_x.weights[-1]  # (M, max code, hidden)
     assert w_last[1, 1:, :].abs().sum() == 0  # model 1 has a 1-d code
 
@@ -92,8 +94,9 @@ def test_bad_train_config_raises():
 
 def test_batched_equivalence_holds_with_whitening_tanh_and_clip_loss():
     enc = EncoderCfg(hidden=(16, 16), whiten_inputs=True, output="tanh")
-    cfg = NumericTrainCfg(steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1,
-                          independent_negatives=False)
+    cfg = NumericTrainCfg(
+        steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1, independent_negatives=False
+    )
     batched = SimStack(SETTINGS, LVMCfg(), enc)
     curve = train_stack(batched, cfg)
     for m, setting in enumerate(SETTINGS):
@@ -115,12 +118,12 @@ def test_whitening_gives_identity_covariance():
 
 def test_batched_equivalence_holds_for_the_residual_encoder():
     enc = EncoderCfg(hidden=(16, 16), arch="resmlp", whiten_inputs=True, output="tanh")
-    cfg = NumericTrainCfg(steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1,
-                          independent_negatives=False)
+    cfg = NumericTrainCfg(
+        steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1, independent_negatives=False
+    )
     for m, batched, alone in batched_and_alone(enc, cfg):
         x = torch.randn(7, alone.lvms[0].image_dim)
-        torch.testing.assert_close(batched.f_x.forward_one(m, x), alone.f_x.forward_one(0, x),
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(batched.f_x.forward_one(m, x), alone.f_x.forward_one(0, x), rtol=1e-4, atol=1e-5)
 
 
 def test_resmlp_needs_a_single_width():

@@ -13,14 +13,12 @@ from misalignlab.train.callbacks import Checkpoint, EvalEvery, JsonlLog, RichPro
 from misalignlab.train.trainer import (
     CheckpointError,
     FitResult,
-    Trainer,
     TrainCfg,
+    Trainer,
     latest_checkpoint,
     load_checkpoint,
     lr_factor,
 )
-
-
 
 
 class Regression(nn.Module):

@@ -27,14 +27,15 @@ def invoked_argv() -> list[str]:
 
 
 # Command modules register on `app` when imported; the order sets the order in --help.
-from misalignlab.cli import sim  # noqa: E402,F401
-from misalignlab.cli import data  # noqa: E402,F401
-from misalignlab.cli import diagnose  # noqa: E402,F401
-from misalignlab.cli import imagetext  # noqa: E402,F401
-from misalignlab.cli import compare  # noqa: E402,F401
-from misalignlab.cli import pilot  # noqa: E402,F401
-from misalignlab.cli import profiles  # noqa: E402,F401
-
+from misalignlab.cli import (  # noqa: E402, F401, I001
+    sim,
+    data,
+    diagnose,
+    imagetext,
+    compare,
+    pilot,
+    profiles,
+)
 
 # Commands that run data-parallel under torchrun (rank 0 writes); any other command refuses to run
 # in a job of several processes, whose ranks would all write the same files.
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv)
     command = next((a for a in args if not a.startswith("-")), "")
     if command not in DISTRIBUTED_COMMANDS:
-        typer.echo(f"error: {command!r} runs in one process; under torchrun use: {', '.join(DISTRIBUTED_COMMANDS)}",
-                   err=True)  # fmt: skip
+        typer.echo(
+            f"error: {command!r} runs in one process; under torchrun use: {', '.join(DISTRIBUTED_COMMANDS)}", err=True
+        )
         return 2
     joined = not distributed.current().active
     distributed.init_distributed()

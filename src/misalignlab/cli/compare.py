@@ -12,8 +12,8 @@ from misalignlab.cli import app, invoked_argv
 from misalignlab.compare_lab import run_compare
 from misalignlab.compare_presets import SCENARIOS, Scenario, compare_config
 from misalignlab.config import with_overrides
-from misalignlab.detect.backbones import BACKBONE_HELP
 from misalignlab.data.scene_dataset import ScenePairs, read_dataset_folder
+from misalignlab.detect.backbones import BACKBONE_HELP
 from misalignlab.evaluate.shift import FactorShift
 from misalignlab.strategies import STRATEGIES
 
@@ -44,8 +44,15 @@ def _folder_scenario(folder: Path, preset: str, ood: list[str]) -> tuple[Scenari
         if not sep:
             raise ValueError(f"--ood {item!r} is not FACTOR=CODE")
         shifts.append(FactorShift(factor.strip(), value=int(value)))
-    scenario = Scenario(f"folder:{folder.name}", pairs.scene_cfg, pairs.inj_cfg, (), tuple(shifts) or None,
-                        base.tasks, base.strategy_kwargs)  # fmt: skip
+    scenario = Scenario(
+        f"folder:{folder.name}",
+        pairs.scene_cfg,
+        pairs.inj_cfg,
+        (),
+        tuple(shifts) or None,
+        base.tasks,
+        base.strategy_kwargs,
+    )
     return scenario, pairs
 
 
@@ -57,11 +64,15 @@ def compare(
     ),
     seeds: int = typer.Option(3, help="Training seeds per strategy (≥ 2 for intervals)."),
     out: Path = typer.Option(Path("runs/compare"), help="Run folder (rerunning skips finished runs)."),
-    preset: str = typer.Option("perturb-shape", help="For a folder: the preset giving sizes, tasks, strategy settings."),
+    preset: str = typer.Option(
+        "perturb-shape", help="For a folder: the preset giving sizes, tasks, strategy settings."
+    ),
     ood: list[str] = typer.Option([], help="For a folder: OOD shift FACTOR=CODE, e.g. background=2 (repeatable)."),
     option: list[str] = typer.Option([], help="Strategy setting STRATEGY.PARAM=JSON, e.g. filter.fraction=0.2."),
     set_: list[str] = typer.Option([], "--set", help="Run setting key=value, e.g. train.steps=300 (repeatable)."),
-    backbone: str = typer.Option("scratch", "--backbone", help="Detector embeddings (filter/reweight): " + BACKBONE_HELP),
+    backbone: str = typer.Option(
+        "scratch", "--backbone", help="Detector embeddings (filter/reweight): " + BACKBONE_HELP
+    ),
 ) -> None:
     """Train one model per strategy and seed; write table.csv / table.md, plots and every run's config."""
     names = [s.strip() for s in strategies.split(",") if s.strip()]

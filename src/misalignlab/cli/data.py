@@ -42,7 +42,9 @@ def render_cmd(
     out: Path = typer.Option(Path("runs/scenes"), "--out", help="Output folder."),
     size: int = typer.Option(64, "--size", help="Image side in pixels."),
     seed: int = typer.Option(0, "--seed", help="Seed: fixes every byte written."),
-    factors: str = typer.Option("", "--factors", help=f"Active factors, comma-separated (default: {','.join(FACTOR_NAMES)})."),
+    factors: str = typer.Option(
+        "", "--factors", help=f"Active factors, comma-separated (default: {','.join(FACTOR_NAMES)})."
+    ),
     causal: bool = typer.Option(False, "--causal", help="Colour depends on position, defect on size."),
     omit: str = typer.Option("", "--omit", help="Factors never stated, e.g. colour,size (selection bias)."),
     perturb: Optional[list[str]] = typer.Option(None, "--perturb", help="factor=prob, e.g. defect=0.3 (repeatable)."),

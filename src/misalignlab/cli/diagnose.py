@@ -37,8 +37,13 @@ class _Bars:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), transient=False)  # fmt: skip
+    return Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        transient=False,
+    )
 
 
 @app.command("diagnose")
@@ -69,8 +74,11 @@ def diagnose_cmd(
     if not main_rank:
         return
     ing = summary["ingest"]
-    typer.echo(f"diagnosed {summary['pairs']} pairs: " + ", ".join(
-        f"{k} {v['count']}" for k, v in summary["types"].items()) + f"; flagged {summary['flagged']}")  # fmt: skip
+    typer.echo(
+        f"diagnosed {summary['pairs']} pairs: "
+        + ", ".join(f"{k} {v['count']}" for k, v in summary["types"].items())
+        + f"; flagged {summary['flagged']}"
+    )
     typer.echo(f"wrote {out / 'pairs.parquet'}, {out / 'summary.json'}, {out / 'gallery.html'}")
     qfile = ing.get("quarantine_file") if ing.get("quarantined") else None
     typer.echo(f"quarantined {ing['quarantined']} bad row(s)" + (f": {qfile}" if qfile else ""))
@@ -79,7 +87,11 @@ def diagnose_cmd(
 @app.command("benchmark-detect")
 def benchmark_detect_cmd(
     out: Path = typer.Option(Path("runs/benchmark-detect"), "--out", help="Output folder (CSV + Markdown)."),
-    preset: str = typer.Option("quick", "--preset", help="quick | headline | full | fashion-full (Fashion-MNIST alone, 60,000 pairs, text:minilm)."),
+    preset: str = typer.Option(
+        "quick",
+        "--preset",
+        help="quick | headline | full | fashion-full (Fashion-MNIST alone, 60,000 pairs, text:minilm).",
+    ),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value, e.g. n=3000."),
 ) -> None:
     """Plant misalignment in rendered scenes and Fashion-MNIST; score every detector and the typing."""

@@ -28,8 +28,12 @@ def imagetext(
     scale: str = typer.Option("quick", help=f"{' | '.join(SCALES)}: quick fits 2 CPU cores, paper is §7's size."),
     out: Path = typer.Option(Path("runs/imagetext"), help="Run folder (rerunning resumes it)."),
     set_: list[str] = typer.Option([], "--set", help="Config override key=value, e.g. train.steps=500 (repeatable)."),
-    resume: bool = typer.Option(True, "--resume/--fresh", help="Continue the folder's checkpoints and finished "
-                                "levels (a killed run picks up at its last checkpoint), or discard them."),
+    resume: bool = typer.Option(
+        True,
+        "--resume/--fresh",
+        help="Continue the folder's checkpoints and finished "
+        "levels (a killed run picks up at its last checkpoint), or discard them.",
+    ),
     progress: bool = typer.Option(True, help="Show a progress bar per level."),
 ) -> None:
     """Train one image–text model per bias level on rendered scenes and tabulate per-factor MCC / R².

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
+import tomllib
 import typer
 
 from misalignlab.cli import app, invoked_argv
@@ -52,7 +52,9 @@ def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, image_size: i
 
 @app.command("pilot")
 def pilot_cmd(
-    data: Optional[Path] = typer.Argument(None, help="A dataset (manifest, tar, folder) or a `render` folder; none: built-in."),
+    data: Optional[Path] = typer.Argument(
+        None, help="A dataset (manifest, tar, folder) or a `render` folder; none: built-in."
+    ),
     budget_minutes: float = typer.Option(5.0, "--budget-minutes", help="Time box for the whole pilot."),
     task: Optional[Path] = typer.Option(None, "--task", help="JSON/TOML task file: tasks, nuisance, deploy_shifts."),
     cost_per_caption: Optional[float] = typer.Option(None, "--cost-per-caption", help="Cost of reviewing one caption."),
@@ -61,12 +63,18 @@ def pilot_cmd(
     out: Path = typer.Option(Path("runs/pilot"), "--out", help="Output folder (rerun reuses finished runs)."),
     image_size: int = typer.Option(32, "--image-size", help="User images are decoded to this square size."),
     backbone: str = typer.Option("scratch", "--backbone", help="The diagnosis's embeddings: " + BACKBONE_HELP),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Setting key=value, e.g. seeds=2, cost.min_gain_points=1."),
+    set_: Optional[list[str]] = typer.Option(
+        None, "--set", help="Setting key=value, e.g. seeds=2, cost.min_gain_points=1."
+    ),
 ) -> None:
     """Diagnose, measure cleaning vs model-side strategies within a budget, and recommend clean / adapt / stop."""
     started = time.monotonic()
     chosen = PILOT_SCENARIOS.get(scenario)
-    cfg = chosen.config(PilotCfg(budget_minutes=budget_minutes)) if data is None else PilotCfg(budget_minutes=budget_minutes)
+    cfg = (
+        chosen.config(PilotCfg(budget_minutes=budget_minutes))
+        if data is None
+        else PilotCfg(budget_minutes=budget_minutes)
+    )
     if task is not None:
         cfg = replace(cfg, task=read_task(task))
     money = [f"cost.cost_per_caption={cost_per_caption}"] if cost_per_caption is not None else []
@@ -84,8 +92,11 @@ def pilot_cmd(
 
 @app.command("pilot-check")
 def pilot_check_cmd(
-    scenarios: str = typer.Option(",".join(n for n in PILOT_SCENARIOS.names() if n != "default"), "--scenarios",
-                                  help="Comma-separated built-in scenarios."),
+    scenarios: str = typer.Option(
+        ",".join(n for n in PILOT_SCENARIOS.names() if n != "default"),
+        "--scenarios",
+        help="Comma-separated built-in scenarios.",
+    ),
     budget_minutes: float = typer.Option(5.0, "--budget-minutes", help="The pilot's time box per scenario."),
     out: Path = typer.Option(Path("runs/pilot-check"), "--out", help="Output folder (check.csv, check.md, runs)."),
 ) -> None:

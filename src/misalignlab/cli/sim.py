@@ -42,8 +42,14 @@ RESUME_HELP = "Continue the folder's checkpoint (a killed run picks up where it 
 
 
 def _run(cfg: SweepCfg, out: Path, resume: bool) -> None:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -62,7 +68,9 @@ def _run(cfg: SweepCfg, out: Path, resume: bool) -> None:
 @app.command()
 def sweep(
     preset: str = typer.Option(..., help=f"One of: {', '.join(PRESETS.names())}."),
-    scale: str = typer.Option("quick", help=f"{' | '.join(SCALES)}: quick fits 2 CPU cores, paper is the published size."),
+    scale: str = typer.Option(
+        "quick", help=f"{' | '.join(SCALES)}: quick fits 2 CPU cores, paper is the published size."
+    ),
     dependent: bool = typer.Option(False, help="Dependent latents (Wishart covariances) instead of independent."),
     seeds: int = typer.Option(0, help="Number of seeds (0: the scale's default)."),
     out: Path = typer.Option(Path("runs/sweep"), help="Run folder."),

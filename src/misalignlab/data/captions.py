@@ -69,9 +69,11 @@ def _inverse_vocabulary() -> dict[str, tuple[str, str]]:
 
 
 _INVERSE = _inverse_vocabulary()
-TEMPLATE_WORDS = frozenset(
-    t for tpl in TEMPLATES for piece in tpl for t in piece.split() if not _SLOT.match(t) and t not in _PUNCT
-) | frozenset(FALLBACK.values()) | {"an"}
+TEMPLATE_WORDS = (
+    frozenset(t for tpl in TEMPLATES for piece in tpl for t in piece.split() if not _SLOT.match(t) and t not in _PUNCT)
+    | frozenset(FALLBACK.values())
+    | {"an"}
+)
 assert not TEMPLATE_WORDS & set(_INVERSE), "a template word doubles as a slot word"
 
 

@@ -45,9 +45,18 @@ from misalignlab.data.quarantine import DUPLICATE_ID, IMAGE_MISSING, IMAGE_UNREA
 from misalignlab.data.validate import check_caption, pair_id, read_file, resolve_inside
 
 __all__ = [
-    "EmptyDatasetError", "ImageRef", "IngestCfg", "IngestError", "Pair", "PairChunk", "PairStream", "SourceRow",
-    "check_caption", "open_pairs", "resolve_inside",
-]  # fmt: skip
+    "EmptyDatasetError",
+    "ImageRef",
+    "IngestCfg",
+    "IngestError",
+    "Pair",
+    "PairChunk",
+    "PairStream",
+    "SourceRow",
+    "check_caption",
+    "open_pairs",
+    "resolve_inside",
+]
 
 log = logging.getLogger(__name__)
 FORMATS = ("csv", "jsonl", "parquet", "tar")
@@ -152,8 +161,12 @@ def _find_sources(path: Path, fmt: str | None) -> tuple[str, list[Path]]:
     if path.is_file():
         found = fmt or MANIFEST_EXTS.get(path.suffix.lower())
         if found is None:
-            raise IngestError(path, None, f"unknown manifest type {path.suffix!r}; use one of "
-                              f"{', '.join(MANIFEST_EXTS)} or set format ({', '.join(FORMATS)})")  # fmt: skip
+            raise IngestError(
+                path,
+                None,
+                f"unknown manifest type {path.suffix!r}; use one of "
+                f"{', '.join(MANIFEST_EXTS)} or set format ({', '.join(FORMATS)})",
+            )
         return found, [path]
     candidates = sorted(p for p in path.iterdir() if p.is_file() and MANIFEST_EXTS.get(p.suffix.lower()))
     if fmt is not None:
@@ -269,11 +282,16 @@ class PairStream:
     def summary(self) -> dict[str, Any]:
         """Counts for the report: rows read, accepted, quarantined per reason, and the files involved."""
         return {
-            "source": str(self.path), "format": self.format, "files": len(self.files), "root": str(self.root),
-            "rows_read": self.rows_read, "accepted": self.accepted, "complete": self.complete,
+            "source": str(self.path),
+            "format": self.format,
+            "files": len(self.files),
+            "root": str(self.root),
+            "rows_read": self.rows_read,
+            "accepted": self.accepted,
+            "complete": self.complete,
             "quarantine_file": str(self.quarantine.path) if self.quarantine.path else None,
             **self.quarantine.summary(),
-        }  # fmt: skip
+        }
 
     def thumbnail(self, ref: ImageRef, max_side: int = 128) -> np.ndarray:
         """``(h, w, 3)`` uint8 preview of an accepted image, re-read and re-checked, for reports.

@@ -101,9 +101,7 @@ def make_scene_pairs(
     return ScenePairs(images, tuple(captions), factors, truth, scene_cfg, inj_cfg, seed)
 
 
-def write_dataset_folder(
-    pairs: ScenePairs, out_dir: Path, on_image: Callable[[int], None] | None = None
-) -> Path:
+def write_dataset_folder(pairs: ScenePairs, out_dir: Path, on_image: Callable[[int], None] | None = None) -> Path:
     """Write ``pairs`` to ``out_dir`` (created if needed); returns the folder.
 
     ``on_image(i)`` is called after each PNG is written (a progress hook for the CLI).

@@ -43,7 +43,9 @@ def resolve_inside(root: Path, ref: str) -> Path:
     except (OSError, RuntimeError) as err:  # symlink loops
         raise PairError(PATH_INVALID, f"cannot resolve image path {ref!r}: {err}") from None
     if not resolved.is_relative_to(root):
-        raise PairError(PATH_OUTSIDE_ROOT, f"image path {ref!r} resolves to {resolved}, outside the dataset root {root}")
+        raise PairError(
+            PATH_OUTSIDE_ROOT, f"image path {ref!r} resolves to {resolved}, outside the dataset root {root}"
+        )
     return resolved
 
 

@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 
 BACKBONES = ("auto", "scratch", "text:minilm", "hf:PATH")
 HF_INSTALL = "pip install 'misalignlab[hf]'"
-BACKBONE_HELP = ("auto (text:minilm if misalignlab[hf] is installed, else scratch) | scratch | "
-                 "text:minilm (pretrained MiniLM text tower) | hf:PATH (local Hugging Face CLIP folder).")  # fmt: skip
+BACKBONE_HELP = (
+    "auto (text:minilm if misalignlab[hf] is installed, else scratch) | scratch | "
+    "text:minilm (pretrained MiniLM text tower) | hf:PATH (local Hugging Face CLIP folder)."
+)
 
 
 def parse_backbone(spec: str) -> dict[str, object]:

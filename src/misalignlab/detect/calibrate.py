@@ -53,7 +53,7 @@ def simulated_margins(swap: np.ndarray, said: np.ndarray) -> np.ndarray:
 
 def slot_visibility(
     ev: SlotEvidence, margin: np.ndarray, fold: np.ndarray, max_fit: int = 20000, seed: int = 0
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """(N, S) float32: per pair, the visibility (AUROC, see module docstring) of each slot in its fold."""
     rng = np.random.default_rng(seed)
     out = np.full(margin.shape, 0.5, dtype=np.float32)
@@ -97,9 +97,16 @@ def _probability(sim: np.ndarray, null: np.ndarray, max_fit: int, rng, query: np
 
 
 def unrelated_probability(
-    pair_sim: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, unstated: np.ndarray,
-    draws: int = 5, min_group: int = 200, max_fit: int = 50000, seed: int = 0,
-) -> np.ndarray:  # fmt: skip
+    pair_sim: np.ndarray,
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    fold: np.ndarray,
+    unstated: np.ndarray,
+    draws: int = 5,
+    min_group: int = 200,
+    max_fit: int = 50000,
+    seed: int = 0,
+) -> np.ndarray:
     """(N,) float32 P(unrelated | pair similarity), within fold and count of unstated slots (module docstring).
 
     A (fold, unstated count) group smaller than ``min_group`` pairs is calibrated with its whole fold.

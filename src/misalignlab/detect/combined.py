@@ -28,9 +28,12 @@ class Combined(Detector):
     name = "combined"
 
     def __init__(
-        self, members: Mapping[str, float] | None = None, omission_weight: float = 6.0, clip: float = 20.0,
+        self,
+        members: Mapping[str, float] | None = None,
+        omission_weight: float = 6.0,
+        clip: float = 20.0,
         typing: Mapping[str, float | int] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.members = dict(DEFAULT_MEMBERS if members is None else members)
         unknown = [m for m in self.members if m not in DETECTORS or m == self.name]
         if unknown or not self.members:
@@ -76,5 +79,7 @@ def typing_evidence(typed: Typing, view: PairView) -> tuple[Evidence, ...]:
         for s in np.flatnonzero(typed.missing[i]):
             out.append(Evidence(int(i), "missing", ev.slots[s]))
         if typed.better_image[i] >= 0:
-            out.append(Evidence(int(i), "better_match", other=int(typed.better_image[i]), strength=float(typed.sim_z[i])))
+            out.append(
+                Evidence(int(i), "better_match", other=int(typed.better_image[i]), strength=float(typed.sim_z[i]))
+            )
     return tuple(out)

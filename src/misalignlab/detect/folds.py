@@ -58,9 +58,14 @@ def _fit_one(backend: Any, k: int, images: np.ndarray, caps: Sequence[str], fold
 
 
 def fit_folds(
-    backend: Any, images: np.ndarray, captions: Sequence[str], fold: np.ndarray, n_models: int,
-    folder: Path | None, on_fold: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    backend: Any,
+    images: np.ndarray,
+    captions: Sequence[str],
+    fold: np.ndarray,
+    n_models: int,
+    folder: Path | None,
+    on_fold: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit-norm image and text codes (N, D) of every pair, each from the model of its fold.
 
     ``fold`` (N,) assigns pairs to the ``n_models`` models (all 0 for a backend that does not

@@ -27,7 +27,12 @@ from misalignlab.detect.backbones import require_hf
 from misalignlab.detect.embeddings import BACKENDS, EmbedCfg, EmbeddingBackend
 
 log = logging.getLogger(__name__)
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"))
 
 
@@ -43,8 +48,10 @@ def check_clip_folder(folder: Path) -> None:
     if not any(all((folder / n).is_file() for n in group) for group in TOKENIZER_FILES):
         missing.append("tokenizer (tokenizer.json, or vocab.json + merges.txt)")
     if missing:
-        raise ValueError(f"hf backbone folder {folder} is missing {', '.join(missing)}; "
-                         "save a CLIP model, its tokenizer and its image processor there with save_pretrained")  # fmt: skip
+        raise ValueError(
+            f"hf backbone folder {folder} is missing {', '.join(missing)}; "
+            "save a CLIP model, its tokenizer and its image processor there with save_pretrained"
+        )
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -122,10 +129,18 @@ class HFClipBackend(EmbeddingBackend):
         out = []
         with torch.no_grad():
             for start in range(0, len(texts), 256):
-                batch = tokenizer(list(texts[start : start + 256]), padding=True, truncation=True,
-                                  max_length=max_len, return_tensors="pt")  # fmt: skip
-                out.append(_features(model.get_text_features(input_ids=batch["input_ids"],
-                                                             attention_mask=batch["attention_mask"])))  # fmt: skip
+                batch = tokenizer(
+                    list(texts[start : start + 256]),
+                    padding=True,
+                    truncation=True,
+                    max_length=max_len,
+                    return_tensors="pt",
+                )
+                out.append(
+                    _features(
+                        model.get_text_features(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                    )
+                )
         return np.concatenate(out) if out else np.zeros((0, model.config.projection_dim), dtype=np.float32)
 
     def save(self, folder: Path) -> None:

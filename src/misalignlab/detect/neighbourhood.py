@@ -38,7 +38,9 @@ class Neighbourhood(Detector):
 
     def __init__(self, k: int = 10, tau: float = 0.1, direct: float = 0.5, pool: int = 8192, seed: int = 0) -> None:
         if k < 1 or tau <= 0 or not 0.0 <= direct <= 1.0 or pool < 2:
-            raise ValueError(f"neighbourhood needs k >= 1, tau > 0, 0 <= direct <= 1, pool >= 2; got {k}, {tau}, {direct}, {pool}")
+            raise ValueError(
+                f"neighbourhood needs k >= 1, tau > 0, 0 <= direct <= 1, pool >= 2; got {k}, {tau}, {direct}, {pool}"
+            )
         self.k, self.tau, self.direct, self.pool, self.seed = k, tau, direct, pool, seed
         self.block = 8192  # queries per block: (block, pool) similarities at a time
 

@@ -102,13 +102,19 @@ def score_view(view: PairView, cfg: DiagnoseCfg) -> dict[str, DetectionResult]:
 
 
 def diagnose_pairs(
-    ids: Sequence[str], images: np.ndarray, captions: Sequence[str], cfg: DiagnoseCfg = DiagnoseCfg(),
-    cache_dir: Path | None = None, progress: Progress | None = None,
-) -> Diagnosis:  # fmt: skip
+    ids: Sequence[str],
+    images: np.ndarray,
+    captions: Sequence[str],
+    cfg: DiagnoseCfg = DiagnoseCfg(),
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Diagnosis:
     """Diagnose pairs (ids unique; images (N, S, S, 3) uint8, in memory or a memmap read in slices)."""
     tick = progress or (lambda stage, done, total: None)
     tick("embedding", 0, cfg.embed.folds)
-    emb = crossfit_embeddings(ids, images, captions, cfg.embed, cache_dir, on_fold=lambda k, n: tick("embedding", k + 1, n))
+    emb = crossfit_embeddings(
+        ids, images, captions, cfg.embed, cache_dir, on_fold=lambda k, n: tick("embedding", k + 1, n)
+    )
     schema = choose_schema(cfg.schema, captions)
     tick("slots", 0, 1)
     slots = cached_slot_evidence(emb, captions, schema) if schema is not None else None
@@ -161,7 +167,9 @@ def summarise(
         "flagged": int(table["quarantine"].sum()),
         "types": rates,
         "profile": {"omitted": dict(omitted.most_common()), "wrong": dict(wrong.most_common())},
-        "schema": {"source": schema.source, "slots": list(schema.slots), "usual": list(schema.usual)} if schema else None,
+        "schema": {"source": schema.source, "slots": list(schema.slots), "usual": list(schema.usual)}
+        if schema
+        else None,
         "detectors": {name: dict(res.info) for name, res in results.items()},
     }
 

@@ -100,9 +100,12 @@ def fashion_schema() -> SlotSchema:
 
 
 def infer_schema(
-    captions: Sequence[str], min_count: int = 5, min_similarity: float = 0.5, max_cooccur: float = 0.02,
+    captions: Sequence[str],
+    min_count: int = 5,
+    min_similarity: float = 0.5,
+    max_cooccur: float = 0.02,
     max_words: int = 2000,
-) -> SlotSchema:  # fmt: skip
+) -> SlotSchema:
     """Slots of interchangeable words found in ``captions`` (see the module docstring)."""
     docs = [split_words(c) for c in captions]
     counts = Counter(w for d in docs for w in set(d))
@@ -218,8 +221,10 @@ def slot_evidence(emb: object, captions: Sequence[str], schema: SlotSchema) -> S
 
 def schema_digest(schema: SlotSchema) -> str:
     """A short stable hash of a schema's slots, words and usual slots (names a slot-evidence cache file)."""
-    payload = json.dumps({"words": {s: dict(sorted(w.items())) for s, w in schema.words.items()},
-                          "usual": list(schema.usual)}, sort_keys=True)  # fmt: skip
+    payload = json.dumps(
+        {"words": {s: dict(sorted(w.items())) for s, w in schema.words.items()}, "usual": list(schema.usual)},
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

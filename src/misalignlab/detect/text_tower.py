@@ -52,7 +52,9 @@ class CaptionCache:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """(n, D) float32 codes of ``texts`` (in order, repeats allowed)."""
-        new = sorted((t for t in dict.fromkeys(texts) if t not in self._codes), key=len)  # similar lengths: less padding
+        new = sorted(
+            (t for t in dict.fromkeys(texts) if t not in self._codes), key=len
+        )  # similar lengths: less padding
         for start in range(0, len(new), self.batch_size):
             chunk = new[start : start + self.batch_size]
             codes = np.asarray(self._encode(chunk), dtype=np.float32)  # (b, D)
@@ -128,7 +130,9 @@ class LockedTextBackend(ScratchBackend):
 
     name = "text:minilm"
 
-    def __init__(self, cfg: EmbedCfg, image_size: int, encoder: Callable[[list[str]], np.ndarray] | None = None) -> None:
+    def __init__(
+        self, cfg: EmbedCfg, image_size: int, encoder: Callable[[list[str]], np.ndarray] | None = None
+    ) -> None:
         model = dict(cfg.model)
         self.head_hidden = int(model.pop("head_hidden", 0))  # type: ignore[call-overload]
         super().__init__(dataclasses.replace(cfg, model=model), image_size)
@@ -137,8 +141,8 @@ class LockedTextBackend(ScratchBackend):
         self.captions = CaptionCache(encoder or (lambda texts: minilm_encoder()(texts)))
 
     def _build(self):  # -> ImageTextModel
-        from misalignlab.models.pair_model import ImageTextModel, encoder_preset
         from misalignlab.models.image_encoder import ResNetEncoder
+        from misalignlab.models.pair_model import ImageTextModel, encoder_preset
 
         image = ResNetEncoder(encoder_preset("image", self.model_cfg.image), self.model_cfg.code_dim)  # type: ignore[arg-type]
         head = text_head(MINILM_DIM, self.model_cfg.code_dim, self.head_hidden)
@@ -154,8 +158,13 @@ class LockedTextBackend(ScratchBackend):
         codes = torch.from_numpy(self.captions(captions))  # (n, 384), encoded once per distinct caption
         seed_everything(train.seed)  # the initial weights depend on the seed too
         model = self._build()
-        source = PairBatches(image_source(images), codes, train.batch_size, train.seed,
-                             None if weights is None else torch.as_tensor(weights, dtype=torch.float32))  # fmt: skip
+        source = PairBatches(
+            image_source(images),
+            codes,
+            train.batch_size,
+            train.seed,
+            None if weights is None else torch.as_tensor(weights, dtype=torch.float32),
+        )
         Trainer(train).fit(ImageTextObjective(model, LossCfg().build()), source)
         return model.eval()
 
@@ -171,8 +180,10 @@ class LockedTextBackend(ScratchBackend):
 
         folder = Path(folder)
         for k, model in self.models_.items():
-            write_json(folder / f"fold{k}" / "lit.json", {"model": dataclasses.asdict(self.model_cfg),
-                                                          "head_hidden": self.head_hidden})  # fmt: skip
+            write_json(
+                folder / f"fold{k}" / "lit.json",
+                {"model": dataclasses.asdict(self.model_cfg), "head_hidden": self.head_hidden},
+            )
             buf = io.BytesIO()
             torch.save({n: v.detach().cpu() for n, v in model.state_dict().items()}, buf)  # type: ignore[attr-defined]
             atomic_write_bytes(folder / f"fold{k}" / "model.pt", buf.getvalue())

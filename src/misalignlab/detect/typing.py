@@ -48,7 +48,9 @@ class TypingCfg:
 
     def __post_init__(self) -> None:
         if self.unrelated_slots < 2:
-            raise ValueError(f"typing.unrelated_slots must be >= 2 (one contradicted slot is 'wrong'), got {self.unrelated_slots}")
+            raise ValueError(
+                f"typing.unrelated_slots must be >= 2 (one contradicted slot is 'wrong'), got {self.unrelated_slots}"
+            )
         if not 0 < self.unrelated_p < 1 or not 0 <= self.min_visibility <= 1:
             raise ValueError(
                 f"typing.unrelated_p must lie in (0, 1) and min_visibility in [0, 1], got {self.unrelated_p}, {self.min_visibility}"
@@ -85,9 +87,12 @@ def slot_margins(ev: SlotEvidence) -> tuple[np.ndarray, np.ndarray]:
 
 
 def classify(
-    ev: SlotEvidence, fold: np.ndarray, cfg: TypingCfg = TypingCfg(),
-    image_emb: np.ndarray | None = None, text_emb: np.ndarray | None = None,
-) -> Typing:  # fmt: skip
+    ev: SlotEvidence,
+    fold: np.ndarray,
+    cfg: TypingCfg = TypingCfg(),
+    image_emb: np.ndarray | None = None,
+    text_emb: np.ndarray | None = None,
+) -> Typing:
     """Type every pair (see the module docstring); codes, if given, calibrate the unrelated rule and
     find better-matching images (without them only contradicted slots make a pair unrelated)."""
     margin, best = slot_margins(ev)

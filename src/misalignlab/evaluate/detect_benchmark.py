@@ -68,14 +68,16 @@ class DetectBenchCfg:
 
 
 BENCH_PRESETS: Registry[DetectBenchCfg] = Registry("benchmark preset")
-BENCH_PRESETS.register("quick")(DetectBenchCfg(n=600, rates=(0.3,), settings=("mixed",), fashion_n=600, steps=60,
-                                                 reweight_steps=30))
+BENCH_PRESETS.register("quick")(
+    DetectBenchCfg(n=600, rates=(0.3,), settings=("mixed",), fashion_n=600, steps=60, reweight_steps=30)
+)
 BENCH_PRESETS.register("headline")(DetectBenchCfg(rates=(0.3,), settings=("mixed",)))
 BENCH_PRESETS.register("full")(DetectBenchCfg())
 # Fashion-MNIST alone at its full training split with the pretrained text tower and 3× the fold
 # training: the setting that reaches the type macro-F1 (RESULTS.md §3, "More data").
-BENCH_PRESETS.register("fashion-full")(DetectBenchCfg(settings=(), fashion_n=60_000, steps=2700, reweight_steps=900,
-                                                      backbones=("text:minilm",)))
+BENCH_PRESETS.register("fashion-full")(
+    DetectBenchCfg(settings=(), fashion_n=60_000, steps=2700, reweight_steps=900, backbones=("text:minilm",))
+)
 
 
 def scene_injection(setting: str, rate: float) -> InjectionCfg:
@@ -146,7 +148,9 @@ def scene_setting(cfg: DetectBenchCfg, setting: str, rate: float, cache: Path, p
         dcfg = _diagnose_cfg(cfg, "scenes", backbone=backbone)
         diag = diagnose_pairs(ids, pairs.images, pairs.captions, dcfg, cache, progress)
         head = {"dataset": "scenes", "setting": setting, "rate": rate, "backbone": backbone}
-        rows += [head | r | {"seconds": time.perf_counter() - start} for r in score_diagnosis(diag, true_kind, true_slots)]
+        rows += [
+            head | r | {"seconds": time.perf_counter() - start} for r in score_diagnosis(diag, true_kind, true_slots)
+        ]
     return rows
 
 
@@ -156,8 +160,14 @@ def fashion_setting(cfg: DetectBenchCfg, cache: Path, progress: Callable | None)
 
     full = fashion_mnist_pairs("train")
     keep = np.random.default_rng(cfg.seed).choice(len(full), min(cfg.fashion_n, len(full)), replace=False)
-    pairs = dataclasses.replace(full, images=full.images[keep], labels=full.labels[keep], tone=full.tone[keep],
-                                size=full.size[keep], captions=tuple(full.captions[i] for i in keep))  # fmt: skip
+    pairs = dataclasses.replace(
+        full,
+        images=full.images[keep],
+        labels=full.labels[keep],
+        tone=full.tone[keep],
+        size=full.size[keep],
+        captions=tuple(full.captions[i] for i in keep),
+    )
     r = cfg.fashion_rate / 3
     captions, truth = inject_fashion(pairs, wrong=r, incomplete=r, unrelated=r, seed=cfg.seed)
     images = np.repeat(pairs.images[..., None], 3, axis=3)  # (N, 28, 28, 3)
@@ -170,7 +180,9 @@ def fashion_setting(cfg: DetectBenchCfg, cache: Path, progress: Callable | None)
         dcfg = _diagnose_cfg(cfg, "fashion_mnist", cfg.fashion_typing, backbone)
         diag = diagnose_pairs(ids, images, captions, dcfg, cache, progress)
         head = {"dataset": "fashion_mnist", "setting": "mixed", "rate": cfg.fashion_rate, "backbone": backbone}
-        rows += [head | r | {"seconds": time.perf_counter() - start} for r in score_diagnosis(diag, true_kind, true_slots)]
+        rows += [
+            head | r | {"seconds": time.perf_counter() - start} for r in score_diagnosis(diag, true_kind, true_slots)
+        ]
     return rows
 
 

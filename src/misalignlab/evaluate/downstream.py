@@ -34,12 +34,17 @@ def task_function(u: np.ndarray, exp_weight: float) -> np.ndarray:
     n, k = u.shape
     pair = sum(u[:, i] * u[:, j] for i in range(k) for j in range(i + 1, k)) if k > 1 else np.zeros(n)
     triple = (
-        sum(u[:, i] * u[:, j] * u[:, l] for i in range(k) for j in range(i + 1, k) for l in range(j + 1, k))
-        if k > 2 else np.zeros(n)
+        sum(u[:, i] * u[:, j] * u[:, h] for i in range(k) for j in range(i + 1, k) for h in range(j + 1, k))
+        if k > 2
+        else np.zeros(n)
     )
     return (
-        (u**2).sum(1) + 0.3 * (u**3).sum(1) + 0.5 * pair + 0.2 * triple
-        + 0.7 * (np.sin(u) + np.cos(u)).sum(1) + 0.4 * np.log1p(np.abs(u)).sum(1)
+        (u**2).sum(1)
+        + 0.3 * (u**3).sum(1)
+        + 0.5 * pair
+        + 0.2 * triple
+        + 0.7 * (np.sin(u) + np.cos(u)).sum(1)
+        + 0.4 * np.log1p(np.abs(u)).sum(1)
         + exp_weight * np.exp(-np.abs(u)).sum(1)
     )
 
@@ -71,7 +76,7 @@ def downstream_metrics(stack: SimStack, n: int, cfg: DownstreamCfg = DownstreamC
         y_mu, y_sd = ys[:n].mean(0), ys[:n].std(0) + 1e-8
         ys_std = (ys - y_mu) / y_sd
         pred = probe(z_id[:n], ys_std[:n], z_id[n : 2 * n])
-        for j, (k, r2) in enumerate(zip(cfg.prefixes, r2_scores(ys_std[n : 2 * n], pred), strict=True)):
+        for j, (_, r2) in enumerate(zip(cfg.prefixes, r2_scores(ys_std[n : 2 * n], pred), strict=True)):
             row[f"downstream/y{j + 1}/r2"] = float(r2)
         label_y = task_function(s[:, : cfg.label_from], cfg.exp_weight)
         thr = np.median(label_y[:n])

@@ -55,8 +55,10 @@ def zero_shot_metrics(img: np.ndarray, class_txt: np.ndarray, labels: np.ndarray
     pred = np.argmax(_unit(img) @ _unit(class_txt).T, axis=1)  # (N,)
     labels = np.asarray(labels)
     recalls = [np.mean(pred[labels == c] == c) for c in np.unique(labels)]
-    return {f"zeroshot/{name}/acc1": float(np.mean(pred == labels)),
-            f"zeroshot/{name}/mean_per_class_recall": float(np.mean(recalls))}  # fmt: skip
+    return {
+        f"zeroshot/{name}/acc1": float(np.mean(pred == labels)),
+        f"zeroshot/{name}/mean_per_class_recall": float(np.mean(recalls)),
+    }
 
 
 def probe_metrics(
@@ -69,8 +71,10 @@ def probe_metrics(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pred = LogisticRegression(max_iter=max_iter).fit(a, y_fit).predict(b)
-    return {f"probe/{name}/linear/acc": float(np.mean(pred == np.asarray(y_test))),
-            f"probe/{name}/linear/mcc": float(matthews_corrcoef(y_test, pred))}  # fmt: skip
+    return {
+        f"probe/{name}/linear/acc": float(np.mean(pred == np.asarray(y_test))),
+        f"probe/{name}/linear/mcc": float(matthews_corrcoef(y_test, pred)),
+    }
 
 
 def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:

@@ -28,7 +28,10 @@ PROBES = ("linear", "mlp")
 # Adam with early stopping on a 10 % validation split: ~0.3 s for 5k × 32 on one core, and on planted
 # factors as accurate as 200 full epochs (which take ~3 s).
 MLP_KW: dict[str, Any] = {
-    "hidden_layer_sizes": (100,), "early_stopping": True, "n_iter_no_change": 20, "learning_rate_init": 3e-3,
+    "hidden_layer_sizes": (100,),
+    "early_stopping": True,
+    "n_iter_no_change": 20,
+    "learning_rate_init": 3e-3,
 }
 KINDS = ("discrete", "continuous")
 
@@ -53,9 +56,14 @@ def _check(probe: str, z_fit: np.ndarray, y_fit: np.ndarray, z_test: np.ndarray,
 
 
 def discrete_probe(
-    z_fit: np.ndarray, y_fit: np.ndarray, z_test: np.ndarray, y_test: np.ndarray,
-    probe: str = "linear", seed: int = 0, max_iter: int = 10_000,
-) -> float:  # fmt: skip
+    z_fit: np.ndarray,
+    y_fit: np.ndarray,
+    z_test: np.ndarray,
+    y_test: np.ndarray,
+    probe: str = "linear",
+    seed: int = 0,
+    max_iter: int = 10_000,
+) -> float:
     """Matthews correlation on the test split of a classifier fitted on the fit split.
 
     NaN (with a warning) when the fit split holds a single class: nothing can be learned.
@@ -76,9 +84,14 @@ def discrete_probe(
 
 
 def continuous_probe(
-    z_fit: np.ndarray, y_fit: np.ndarray, z_test: np.ndarray, y_test: np.ndarray,
-    probe: str = "linear", seed: int = 0, max_iter: int = 10_000,
-) -> float:  # fmt: skip
+    z_fit: np.ndarray,
+    y_fit: np.ndarray,
+    z_test: np.ndarray,
+    y_test: np.ndarray,
+    probe: str = "linear",
+    seed: int = 0,
+    max_iter: int = 10_000,
+) -> float:
     """R² on the test split, clipped to [0, 1], of a regressor fitted on the fit split.
 
     The target is standardised with the fit split's statistics (R² does not change under that
@@ -98,7 +111,7 @@ def continuous_probe(
 
 
 def factor_kind(values: np.ndarray) -> str:
-    """"continuous" for floating-point values, "discrete" otherwise (integers, bools, strings)."""
+    """ "continuous" for floating-point values, "discrete" otherwise (integers, bools, strings)."""
     return "continuous" if np.issubdtype(np.asarray(values).dtype, np.floating) else "discrete"
 
 
@@ -149,7 +162,12 @@ def factor_probes(
             for probe in probes:
                 key = f"probe/{factor}/{probe}/{metric}/{modality}"
                 out[key] = score_fn(
-                    np.asarray(codes_fit[modality]), y_fit, np.asarray(codes_test[modality]), y_test,
-                    probe=probe, seed=seed, max_iter=max_iter,
-                )  # fmt: skip
+                    np.asarray(codes_fit[modality]),
+                    y_fit,
+                    np.asarray(codes_test[modality]),
+                    y_test,
+                    probe=probe,
+                    seed=seed,
+                    max_iter=max_iter,
+                )
     return out

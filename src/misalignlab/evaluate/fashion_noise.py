@@ -33,8 +33,11 @@ def inject_fashion(
     n = len(pairs)
     codes = {"class": pairs.labels, "tone": pairs.tone.astype(np.int64), "size": pairs.size.astype(np.int64)}
     draw = rng.random(n)
-    kind = np.select([draw < wrong, draw < wrong + incomplete, draw < wrong + incomplete + unrelated],
-                     ["wrong", "incomplete", "unrelated"], "aligned")  # fmt: skip
+    kind = np.select(
+        [draw < wrong, draw < wrong + incomplete, draw < wrong + incomplete + unrelated],
+        ["wrong", "incomplete", "unrelated"],
+        "aligned",
+    )
     captions, rows = list(pairs.captions), []
     for i in range(n):
         truth = {f: SLOTS[f][codes[f][i]] for f in SLOTS}
@@ -44,8 +47,10 @@ def inject_fashion(
             k = len(SLOTS[slot])
             said = SLOTS[slot][(codes[slot][i] + rng.integers(1, k)) % k]
             row |= {"slot": slot, "said": said, "true": truth[slot]}
-            captions[i] = fashion_caption(**{"cls": truth["class"], "tone": truth["tone"], "size": truth["size"]} | (
-                {"cls": said} if slot == "class" else {slot: said}))  # fmt: skip
+            captions[i] = fashion_caption(
+                **{"cls": truth["class"], "tone": truth["tone"], "size": truth["size"]}
+                | ({"cls": said} if slot == "class" else {slot: said})
+            )
         elif kind[i] == "incomplete":
             slot = str(rng.choice(["tone", "size"]))
             row["slot"] = slot

@@ -44,7 +44,13 @@ def evaluate_stack(
                 scores = probe_r2(codes[:n_fit], codes[n_fit:], fit, test, probe)
                 for target, r2 in scores.items():
                     rows.append(
-                        {"setting": setting.label or setting.bias.describe(), "seed": setting.seed,
-                         "modality": modality, "probe": probe, "target": target, "r2": r2}
+                        {
+                            "setting": setting.label or setting.bias.describe(),
+                            "seed": setting.seed,
+                            "modality": modality,
+                            "probe": probe,
+                            "target": target,
+                            "r2": r2,
+                        }
                     )
     return rows

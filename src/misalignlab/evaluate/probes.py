@@ -82,8 +82,14 @@ def kernel_ridge_probe(
 
 @PROBES.register("mlp")
 def mlp_probe(
-    z_fit: np.ndarray, y_fit: np.ndarray, z_test: np.ndarray,
-    hidden: int = 100, epochs: int = 100, batch_size: int = 256, lr: float = 1e-2, seed: int = 0,
+    z_fit: np.ndarray,
+    y_fit: np.ndarray,
+    z_test: np.ndarray,
+    hidden: int = 100,
+    epochs: int = 100,
+    batch_size: int = 256,
+    lr: float = 1e-2,
+    seed: int = 0,
 ) -> np.ndarray:
     """One hidden layer of 100 ReLU units (the paper's probe), one net for all target columns.
 
@@ -94,8 +100,9 @@ def mlp_probe(
     gen = torch.Generator().manual_seed(seed)
     torch_state = torch.random.get_rng_state()
     torch.manual_seed(seed)  # initialisation of the probe is part of its definition
-    net = torch.nn.Sequential(torch.nn.Linear(z_fit.shape[1], hidden), torch.nn.ReLU(),
-                              torch.nn.Linear(hidden, y_fit.shape[1]))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(z_fit.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, y_fit.shape[1])
+    )
     torch.random.set_rng_state(torch_state)
     zf, yf = torch.from_numpy(z_fit).float(), torch.from_numpy(y_fit).float()
     per_epoch = max(1, len(zf) // batch_size)

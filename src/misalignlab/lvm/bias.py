@@ -55,7 +55,9 @@ class BiasSpec:
         if len(set(self.perturbed)) != len(self.perturbed):
             raise ValueError(f"bias.perturbed has repeated indices: {self.perturbed}")
         if set(self.perturbed) == set(self.selected):
-            raise ValueError("bias.perturbed must be a proper subset of bias.selected: at least one factor stays faithful")
+            raise ValueError(
+                "bias.perturbed must be a proper subset of bias.selected: at least one factor stays faithful"
+            )
         if not 0.0 <= self.perturb_prob <= 1.0:
             raise ValueError(f"bias.perturb_prob must be in [0, 1], got {self.perturb_prob}")
         if self.perturbed and self.perturb_prob == 0.0:
@@ -65,9 +67,7 @@ class BiasSpec:
         return self
 
     @classmethod
-    def from_paper_codes(
-        cls, theta: int, rho: int, n_semantic: int = 10, perturb_prob: float = 0.75
-    ) -> BiasSpec:
+    def from_paper_codes(cls, theta: int, rho: int, n_semantic: int = 10, perturb_prob: float = 0.75) -> BiasSpec:
         """Convert the paper's 1-based integer θ, ρ codes (ρ = 1 is I_ρ = ∅) to explicit sets."""
         n_theta = 2**n_semantic - 1
         if not 1 <= theta <= n_theta:

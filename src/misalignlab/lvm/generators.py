@@ -28,7 +28,9 @@ class GeneratorCfg:
         if self.n_layers < 1:
             raise ValueError(f"generator.n_layers must be ≥ 1, got {self.n_layers}")
         if not 0.0 < self.negative_slope <= 1.0:
-            raise ValueError(f"generator.negative_slope must be in (0, 1] to stay invertible, got {self.negative_slope}")
+            raise ValueError(
+                f"generator.negative_slope must be in (0, 1] to stay invertible, got {self.negative_slope}"
+            )
         if not 0.0 < self.cond_quantile <= 1.0:
             raise ValueError(f"generator.cond_quantile must be in (0, 1], got {self.cond_quantile}")
         return self

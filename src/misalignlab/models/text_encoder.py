@@ -77,4 +77,3 @@ class ConvTextEncoder(nn.Module):
         n_real = mask.sum(dim=-1).clamp_min(1.0)  # (B, 1); an empty caption pools to zeros
         pooled = x.sum(dim=-1) / n_real  # (B, C)
         return self.proj(pooled)  # (B, code_dim)
-

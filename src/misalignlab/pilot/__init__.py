@@ -10,5 +10,14 @@ from misalignlab.pilot.decision import Decision, decide
 from misalignlab.pilot.run import PilotResult, run_pilot
 from misalignlab.pilot.scenarios import PILOT_SCENARIOS, PilotScenario
 
-__all__ = ["CostModel", "PilotCfg", "PilotTask", "Decision", "decide", "PilotResult", "run_pilot",
-           "PILOT_SCENARIOS", "PilotScenario"]
+__all__ = [
+    "CostModel",
+    "PilotCfg",
+    "PilotTask",
+    "Decision",
+    "decide",
+    "PilotResult",
+    "run_pilot",
+    "PILOT_SCENARIOS",
+    "PilotScenario",
+]

@@ -35,9 +35,12 @@ def _data_key(name: str) -> str:
 
 
 def run_decision_check(
-    names: Sequence[str], out: Path, budget_minutes: float = 5.0, base: PilotCfg = PilotCfg(),
+    names: Sequence[str],
+    out: Path,
+    budget_minutes: float = 5.0,
+    base: PilotCfg = PilotCfg(),
     progress: Progress | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """One row per scenario: full-budget decision, pilot decision, match, both confidences and times."""
     out = Path(out)
     folders: dict[str, str] = {}
@@ -45,15 +48,26 @@ def run_decision_check(
     for name in names:
         chosen = PILOT_SCENARIOS.get(name)
         folder = folders.setdefault(_data_key(name), name)
-        row: dict[str, Any] = {"scenario": name, "expected": chosen.expected, "shared_runs_with": "" if folder == name else folder}
-        for mode, cfg in (("full", full_budget(chosen.config(base))), ("pilot", chosen.config(replace(base, budget_minutes=budget_minutes)))):
+        row: dict[str, Any] = {
+            "scenario": name,
+            "expected": chosen.expected,
+            "shared_runs_with": "" if folder == name else folder,
+        }
+        for mode, cfg in (
+            ("full", full_budget(chosen.config(base))),
+            ("pilot", chosen.config(replace(base, budget_minutes=budget_minutes))),
+        ):
             start = time.monotonic()
             data = render_builtin(chosen.scenario, cfg.task, cfg)
             result = run_pilot(data, cfg, out / folder / mode, chosen.scenario, progress, started=start)
             d = result.decision
-            row |= {f"{mode}_decision": d.label, f"{mode}_confidence": round(d.confidence, 3),
-                    f"{mode}_seconds": round(time.monotonic() - start, 1), f"{mode}_steps": result.plan.steps,
-                    f"{mode}_seeds": result.plan.seeds}  # fmt: skip
+            row |= {
+                f"{mode}_decision": d.label,
+                f"{mode}_confidence": round(d.confidence, 3),
+                f"{mode}_seconds": round(time.monotonic() - start, 1),
+                f"{mode}_steps": result.plan.steps,
+                f"{mode}_seeds": result.plan.seeds,
+            }
             row |= {f"{mode}_gain_{o.option}": round(o.gain, 2) for o in d.outcomes}
         row["match"] = _action(row["full_decision"]) == _action(row["pilot_decision"])
         rows.append(row)
@@ -68,8 +82,17 @@ def _action(label: str) -> str:
 
 def write_check(out: Path, table: pd.DataFrame) -> None:
     atomic_write_text(out / "check.csv", table.to_csv(index=False))
-    cols = ["scenario", "expected", "full_decision", "full_confidence", "pilot_decision", "pilot_confidence",
-            "match", "pilot_seconds", "full_seconds"]  # fmt: skip
+    cols = [
+        "scenario",
+        "expected",
+        "full_decision",
+        "full_confidence",
+        "pilot_decision",
+        "pilot_confidence",
+        "match",
+        "pilot_seconds",
+        "full_seconds",
+    ]
     cols = [c for c in cols if c in table]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for _, r in table.iterrows()]

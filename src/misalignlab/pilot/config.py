@@ -117,4 +117,6 @@ class PilotCfg:
         parse_backbone(self.backbone)  # unknown specs raise here, before any work
         unknown = sorted(set(self.adapt) - {"filter", "reweight", "robust", "augment", "multipositive"})
         if unknown:
-            raise ValueError(f"unknown adapt option(s) {unknown}; valid: filter, reweight, robust, augment, multipositive")
+            raise ValueError(
+                f"unknown adapt option(s) {unknown}; valid: filter, reweight, robust, augment, multipositive"
+            )

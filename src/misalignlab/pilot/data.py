@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
 import numpy as np
 
 from misalignlab.compare_lab import EvalSets, evaluate_model, render_split
@@ -24,8 +25,8 @@ from misalignlab.data.inject import InjectionCfg
 from misalignlab.data.scene_dataset import ScenePairs
 from misalignlab.evaluate.downstream_tasks import retrieval_metrics
 from misalignlab.models.pair_model import ImageTextModel
-from misalignlab.strategies import PairSet
 from misalignlab.pilot.config import PilotCfg, PilotTask
+from misalignlab.strategies import PairSet
 from misalignlab.train.imagetext import embed
 
 Evaluator = Callable[[ImageTextModel], dict[str, float]]
@@ -67,16 +68,30 @@ class PilotData:
     @classmethod
     def from_scenes(cls, name: str, pairs: ScenePairs) -> PilotData:
         truth = pairs.truth
-        return cls(name, tuple(str(i) for i in range(len(pairs.captions))), pairs.images, tuple(pairs.captions),
-                   truth["template"].to_numpy(np.int64), tuple(truth["clean_caption"].astype(str)),
-                   truth["kind"].to_numpy().astype(str), pairs)  # fmt: skip
+        return cls(
+            name,
+            tuple(str(i) for i in range(len(pairs.captions))),
+            pairs.images,
+            tuple(pairs.captions),
+            truth["template"].to_numpy(np.int64),
+            tuple(truth["clean_caption"].astype(str)),
+            truth["kind"].to_numpy().astype(str),
+            pairs,
+        )
 
     def subset(self, keep: np.ndarray) -> PilotData:
         idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=np.int64)
         pick = lambda seq: None if seq is None else tuple(seq[i] for i in idx)  # noqa: E731
-        return PilotData(self.name, pick(self.ids), self.images[idx], pick(self.captions),  # type: ignore[arg-type]
-                         None if self.template is None else self.template[idx], pick(self.clean_captions),
-                         None if self.kind is None else self.kind[idx], None)  # fmt: skip
+        return PilotData(
+            self.name,
+            pick(self.ids),
+            self.images[idx],
+            pick(self.captions),  # type: ignore[arg-type]
+            None if self.template is None else self.template[idx],
+            pick(self.clean_captions),
+            None if self.kind is None else self.kind[idx],
+            None,
+        )
 
 
 def render_builtin(scenario: Scenario, task: PilotTask, cfg: PilotCfg) -> PilotData:
@@ -130,4 +145,3 @@ def retrieval_evaluator(test: PilotData) -> tuple[Evaluator, str]:
         return {f"id/{k}": v for k, v in retrieval_metrics(img, txt).items()}
 
     return evaluate, "id/image_to_text_R@1"
-

@@ -97,10 +97,16 @@ class Decision:
         return f"adapt: {self.option}" if self.action == "adapt" else "stop"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "option": self.option, "label": self.label,
-                "confidence": self.confidence, "confidence_label": self.confidence_label,
-                "reasons": list(self.reasons), "baseline_points": self.baseline,
-                "options": [vars(o) | {"p_worth": o.p_worth, "worth_it": o.worth_it} for o in self.outcomes]}  # fmt: skip
+        return {
+            "action": self.action,
+            "option": self.option,
+            "label": self.label,
+            "confidence": self.confidence,
+            "confidence_label": self.confidence_label,
+            "reasons": list(self.reasons),
+            "baseline_points": self.baseline,
+            "options": [vars(o) | {"p_worth": o.p_worth, "worth_it": o.worth_it} for o in self.outcomes],
+        }
 
 
 def outcomes(scores: pd.DataFrame, n_pairs: int, n_test: int, cost: CostModel) -> list[Outcome]:
@@ -123,14 +129,24 @@ def outcomes(scores: pd.DataFrame, n_pairs: int, n_test: int, cost: CostModel) -
         money = fraction * n_pairs * cost.cost_per_caption if fraction is not None else cost.adapt_cost
         value = gain * cost.value_per_point
         even = max(cost.min_gain_points, money / cost.value_per_point if cost.value_per_point > 0 else math.inf)
-        out.append(Outcome(option, "clean" if fraction is not None else "adapt", float(wide[option].mean()),
-                           gain, se, n, money, value, value - money, even))  # fmt: skip
+        out.append(
+            Outcome(
+                option,
+                "clean" if fraction is not None else "adapt",
+                float(wide[option].mean()),
+                gain,
+                se,
+                n,
+                money,
+                value,
+                value - money,
+                even,
+            )
+        )
     return out
 
 
-def decide(
-    scores: pd.DataFrame, n_pairs: int, n_test: int, cost: CostModel, profile_reason: str = ""
-) -> Decision:
+def decide(scores: pd.DataFrame, n_pairs: int, n_test: int, cost: CostModel, profile_reason: str = "") -> Decision:
     """The recommendation from the scores of every option (see module docstring)."""
     found = outcomes(scores, n_pairs, n_test, cost)
     if not found:
@@ -142,26 +158,35 @@ def decide(
     if not worth:
         confidence = 1.0 - max(o.p_worth for o in found)
         best = max(found, key=lambda o: o.gain)
-        lead = (f"No option pays: the largest gain is {_gain(best)} ({best.option}), below its break-even "
-                f"of {best.break_even:.1f} points.")  # fmt: skip
+        lead = (
+            f"No option pays: the largest gain is {_gain(best)} ({best.option}), below its break-even "
+            f"of {best.break_even:.1f} points."
+        )
         family = [_clean_reason(cleans[0]) if cleans else "", _adapt_reason(adapts[0]) if adapts else ""]
         return Decision("stop", None, confidence, _three([lead, *family, profile_reason]), tuple(found), baseline)
     best = worth[0]
     # The rival is the best *other decision*: another share of cleaning is the same decision ("clean").
-    others = sorted((o for o in found if o is not best and not (o.action == best.action == "clean")),
-                    key=lambda o: o.net, reverse=True)  # fmt: skip
+    others = sorted(
+        (o for o in found if o is not best and not (o.action == best.action == "clean")),
+        key=lambda o: o.net,
+        reverse=True,
+    )
     runner = others[0] if others and others[0].net > 0 else None  # stopping is always an option worth 0
     rival_net, rival_se = (runner.net, runner.gain_se) if runner else (0.0, 0.0)
     margin_se = cost.value_per_point * math.sqrt(best.gain_se**2 + rival_se**2)
     confidence = min(best.p_worth, _phi((best.net - rival_net) / max(margin_se, 1e-9)))
-    lead = (f"{best.option} has the highest net value: {_money(best.net)} "
-            f"({_gain(best)} worth {_money(best.value)}, cost {_money(best.cost)}).")  # fmt: skip
+    lead = (
+        f"{best.option} has the highest net value: {_money(best.net)} "
+        f"({_gain(best)} worth {_money(best.value)}, cost {_money(best.cost)})."
+    )
     if best.action == "clean":
         family = _adapt_reason(adapts[0]) if adapts else "No model-side strategy was measured."
     else:
         family = _clean_reason(cleans[0]) if cleans else "No cleaning option was measured."
-    margin = (f"It beats the runner-up, {runner.option if runner else 'stopping'}, by {_money(best.net - rival_net)} "
-              f"with probability {100 * confidence:.0f} % (normal approximation over seeds and test noise).")  # fmt: skip
+    margin = (
+        f"It beats the runner-up, {runner.option if runner else 'stopping'}, by {_money(best.net - rival_net)} "
+        f"with probability {100 * confidence:.0f} % (normal approximation over seeds and test noise)."
+    )
     reasons = [lead, family, profile_reason or margin]
     return Decision(best.action, best.option, confidence, _three(reasons), tuple(found), baseline)
 
@@ -179,15 +204,19 @@ def _money(x: float) -> str:
 
 
 def _clean_reason(o: Outcome) -> str:
-    return (f"Cleaning the most suspicious {100 * (clean_fraction(o.option) or 0):.0f} % of pairs costs "
-            f"{_money(o.cost)} and gains {_gain(o)} (net {_money(o.net)}).")  # fmt: skip
+    return (
+        f"Cleaning the most suspicious {100 * (clean_fraction(o.option) or 0):.0f} % of pairs costs "
+        f"{_money(o.cost)} and gains {_gain(o)} (net {_money(o.net)})."
+    )
 
 
 def _adapt_reason(o: Outcome) -> str:
     return f"The best model-side strategy, {o.option}, gains {_gain(o)} at no labelling cost (net {_money(o.net)})."
 
 
-def profile_sentence(types: Mapping[str, Mapping[str, Any]], wrong: Mapping[str, int], omitted: Mapping[str, int]) -> str:
+def profile_sentence(
+    types: Mapping[str, Mapping[str, Any]], wrong: Mapping[str, int], omitted: Mapping[str, int]
+) -> str:
     """One line on the misalignment profile: flagged share by type and the slot most often wrong/omitted."""
     parts = [f"{k} {100 * v['rate']:.0f} %" for k, v in types.items() if k != "aligned" and v.get("count", 0)]
     top_wrong = next(iter(wrong), None)

@@ -48,7 +48,9 @@ def cleaned(data: PilotData, score: np.ndarray, fraction: float) -> PairSet:
     return pairs.with_captions(fixed)
 
 
-def prepare(option: str, data: PilotData, score: np.ndarray, flagged_rate: float, cfg: PilotCfg) -> tuple[Strategy, PairSet]:
+def prepare(
+    option: str, data: PilotData, score: np.ndarray, flagged_rate: float, cfg: PilotCfg
+) -> tuple[Strategy, PairSet]:
     """The strategy and the pairs one option trains on (``score``: the combined score, aligned with ``data``).
 
     ``filter`` and ``reweight`` read their scores from the detector result given to the trainer (by pair id).
@@ -83,7 +85,9 @@ class Plan:
         return len(self.options) * self.seeds * (self.steps * self.step_seconds + self.eval_seconds)
 
 
-def plan_runs(cfg: PilotCfg, options: list[str], seconds_left: float, step_s: float, eval_s: float, detect_steps: int) -> Plan:
+def plan_runs(
+    cfg: PilotCfg, options: list[str], seconds_left: float, step_s: float, eval_s: float, detect_steps: int
+) -> Plan:
     """The most seeds (≥ 2) that still allow half of ``max_steps`` per run; else 2 seeds, else 1, at what fits.
 
     Two seeds at fewer steps beat one at more: the decision needs the seed-to-seed spread.

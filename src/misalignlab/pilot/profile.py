@@ -25,7 +25,9 @@ def coverage(captions: Sequence[str], schema_name: str) -> dict[str, float]:
     return {slot: float(np.mean([slot in s for s in stated])) for slot in schema.slots}
 
 
-def misalignment_profile(diag: Diagnosis, captions: Sequence[str], schema_name: str, true_kind: np.ndarray | None) -> dict[str, Any]:
+def misalignment_profile(
+    diag: Diagnosis, captions: Sequence[str], schema_name: str, true_kind: np.ndarray | None
+) -> dict[str, Any]:
     """Types with Wilson intervals, omitted / wrong slot counts, coverage, and (truth known) detection quality."""
     summary = diag.summary
     out: dict[str, Any] = {
@@ -40,6 +42,8 @@ def misalignment_profile(diag: Diagnosis, captions: Sequence[str], schema_name: 
     if true_kind is not None:
         found = diag.results["combined"]
         quality = detection_metrics("combined", found.score, true_kind)
-        quality |= {k: v for k, v in type_metrics(diag.table["type"].to_numpy(), true_kind).items() if "confusion" not in k}
+        quality |= {
+            k: v for k, v in type_metrics(diag.table["type"].to_numpy(), true_kind).items() if "confusion" not in k
+        }
         out["quality"] = {k: float(v) for k, v in quality.items()}
     return out

@@ -25,7 +25,7 @@ from misalignlab.config import to_dict
 from misalignlab.data.image_store import update_hash, update_text_hash
 from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.embeddings import EmbedCfg
-from misalignlab.detect.pipeline import Diagnosis, DiagnoseCfg, diagnose_pairs
+from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
 from misalignlab.pilot.config import CostModel, PilotCfg
 from misalignlab.pilot.data import PilotData, heldout_split, retrieval_evaluator, scene_evaluator
 from misalignlab.pilot.decision import Decision, as_scores, decide, profile_sentence
@@ -59,15 +59,26 @@ class PilotResult:
 
 
 def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) -> ImageTextCfg:
-    train = TrainCfg(steps=steps, batch_size=min(cfg.batch_size, n), lr=cfg.lr, schedule="cosine",
-                     warmup_steps=min(50, steps // 5), seed=seed)  # fmt: skip
+    train = TrainCfg(
+        steps=steps,
+        batch_size=min(cfg.batch_size, n),
+        lr=cfg.lr,
+        schedule="cosine",
+        warmup_steps=min(50, steps // 5),
+        seed=seed,
+    )
     model = dataclasses.replace(cfg.model, image_size=image_size)
     return ImageTextCfg(train, model, LossCfg("clip_cross_modal", tau=0.1))
 
 
 def _diagnose(data: PilotData, cfg: PilotCfg, detect_steps: int, out: Path, progress: Progress | None) -> Diagnosis:
-    train = {"steps": detect_steps, "batch_size": min(cfg.batch_size, len(data) // 2), "lr": cfg.lr,
-             "schedule": "cosine", "warmup_steps": min(50, detect_steps // 5)}  # fmt: skip
+    train = {
+        "steps": detect_steps,
+        "batch_size": min(cfg.batch_size, len(data) // 2),
+        "lr": cfg.lr,
+        "schedule": "cosine",
+        "warmup_steps": min(50, detect_steps // 5),
+    }
     model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
     embed = EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0)
     dcfg = DiagnoseCfg(dataclasses.replace(embed, **parse_backbone(cfg.backbone)))  # type: ignore[arg-type]
@@ -123,8 +134,16 @@ def run_pilot(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out)
-    run = RunDir(out, {"pilot": to_dict(cfg), "data": data.name, "pairs": len(data),
-                       "scenario": to_dict(scenario) if scenario else None}, argv)  # fmt: skip
+    run = RunDir(
+        out,
+        {
+            "pilot": to_dict(cfg),
+            "data": data.name,
+            "pairs": len(data),
+            "scenario": to_dict(scenario) if scenario else None,
+        },
+        argv,
+    )
     plan_path = out / "plan.json"
     key = fingerprint(data, cfg)
     saved = _read_plan(plan_path, key)
@@ -150,9 +169,13 @@ def run_pilot(
         evaluate, metric = retrieval_evaluator(test)
         n_test = len(test)
     options = option_names(cfg)
-    plan = saved or plan_runs(cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps)
+    plan = saved or plan_runs(
+        cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps
+    )
     write_json(plan_path, dataclasses.asdict(plan) | {"key": key})
-    rows, skipped = _run_options(train, score, found, profile["flagged_rate"], cfg, plan, evaluate, run, t0, budget, tick, key)
+    rows, skipped = _run_options(
+        train, score, found, profile["flagged_rate"], cfg, plan, evaluate, run, t0, budget, tick, key
+    )
     scores = as_scores(rows, metric)
     reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"])
     decision = decide(scores, len(data), n_test, cfg.cost, reason)
@@ -186,9 +209,19 @@ def _read_plan(path: Path, key: str) -> Plan | None:
 
 
 def _run_options(
-    data: PilotData, score: np.ndarray, found: Any, flagged_rate: float, cfg: PilotCfg, plan: Plan,
-    evaluate: Callable[[Any], dict[str, float]], run: RunDir, t0: float, budget: float, tick: Progress, key: str,
-) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
+    data: PilotData,
+    score: np.ndarray,
+    found: Any,
+    flagged_rate: float,
+    cfg: PilotCfg,
+    plan: Plan,
+    evaluate: Callable[[Any], dict[str, float]],
+    run: RunDir,
+    t0: float,
+    budget: float,
+    tick: Progress,
+    key: str,
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Train and score every (seed, option), seed-major so a cut keeps whole seeds; finished runs reused.
 
     The plan's seeds always start (a run that would overrun the budget is skipped and reported).
@@ -203,24 +236,50 @@ def _run_options(
     seed_s = len(plan.options) * (plan.steps * plan.step_seconds + plan.eval_seconds)  # planned time of one seed
     for seed in range(max(plan.seeds, cfg.seeds)):
         # a run starts only if the slowest run seen so far would still end in time (options differ in cost)
-        longest = lambda: max([r["seconds"] for r in rows if r.get("seconds")] + [seed_s / len(plan.options)])  # noqa: E731
+        longest = lambda: max([r["seconds"] for r in rows if r.get("seconds")] + [seed_s / len(plan.options)])  # noqa: E731, B023
         if seed >= plan.seeds and time.monotonic() - t0 + max(seed_s, len(plan.options) * longest()) > end:
             break
         start = time.monotonic()
         total = max(plan.seeds, seed + 1) * len(plan.options)
-        trained = _run_seed(data, score, found, flagged_rate, cfg, plan, evaluate, run, seed, done, rows, skipped,
-                            lambda: time.monotonic() - t0 + longest() > end, key,
-                            lambda: tick("options", len(rows), total))  # fmt: skip
+        trained = _run_seed(
+            data,
+            score,
+            found,
+            flagged_rate,
+            cfg,
+            plan,
+            evaluate,
+            run,
+            seed,
+            done,
+            rows,
+            skipped,
+            lambda: time.monotonic() - t0 + longest() > end,  # noqa: B023 (called within this seed)
+            key,
+            lambda: tick("options", len(rows), total),  # noqa: B023
+        )
         if trained:
             seed_s = (time.monotonic() - start) * len(plan.options) / trained
     return rows, skipped
 
 
 def _run_seed(
-    data: PilotData, score: np.ndarray, found: Any, flagged_rate: float, cfg: PilotCfg, plan: Plan,
-    evaluate: Callable[[Any], dict[str, float]], run: RunDir, seed: int, done: dict, rows: list, skipped: list,
-    over_budget: Callable[[], bool], key: str, tick: Callable[[], None],
-) -> int:  # fmt: skip
+    data: PilotData,
+    score: np.ndarray,
+    found: Any,
+    flagged_rate: float,
+    cfg: PilotCfg,
+    plan: Plan,
+    evaluate: Callable[[Any], dict[str, float]],
+    run: RunDir,
+    seed: int,
+    done: dict,
+    rows: list,
+    skipped: list,
+    over_budget: Callable[[], bool],
+    key: str,
+    tick: Callable[[], None],
+) -> int:
     """Every option of one seed (appends to ``rows`` / ``skipped``); returns how many runs trained."""
     trained = 0
     for option in plan.options:
@@ -237,16 +296,25 @@ def _run_seed(
         else:
             start = time.perf_counter()
             try:
-                fitted = fit_strategy(strategy, pairs, _train_cfg(cfg, plan.steps, seed, len(pairs), data.image_size), found)
+                fitted = fit_strategy(
+                    strategy, pairs, _train_cfg(cfg, plan.steps, seed, len(pairs), data.image_size), found
+                )
             except ValueError as exc:  # one option that cannot train (e.g. too few pairs left) must not end the pilot
                 log.warning("pilot option %s seed %d failed: %s", option, seed, exc)
                 run.log({"stage": "failed", "key": key, "option": option, "seed": seed, "error": str(exc)})
                 skipped.append(f"{option}/seed{seed} (failed: {exc})")
                 continue
             metrics = evaluate(fitted.model)
-            row = {"stage": "run", "key": key, "option": option, "seed": seed, "steps": plan.steps,
-                   "n_trained": len(fitted.pairs), "seconds": time.perf_counter() - start,
-                   "strategy": strategy.params()} | metrics  # fmt: skip
+            row = {
+                "stage": "run",
+                "key": key,
+                "option": option,
+                "seed": seed,
+                "steps": plan.steps,
+                "n_trained": len(fitted.pairs),
+                "seconds": time.perf_counter() - start,
+                "strategy": strategy.params(),
+            } | metrics
             trained += 1
         run.log(row)
         rows.append(row)
@@ -254,7 +322,9 @@ def _run_seed(
     return trained
 
 
-def _baseline_twin(rows: list[dict[str, Any]], seed: int, strategy: str, pairs: Any, data: PilotData) -> dict[str, Any] | None:
+def _baseline_twin(
+    rows: list[dict[str, Any]], seed: int, strategy: str, pairs: Any, data: PilotData
+) -> dict[str, Any] | None:
     """The baseline row of ``seed`` when a plain run would train on exactly the baseline's pairs, else None."""
     if strategy != "baseline" or len(pairs) != len(data) or tuple(pairs.captions) != tuple(data.captions):
         return None

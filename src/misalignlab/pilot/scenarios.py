@@ -47,10 +47,20 @@ def _add(name: str, injection: InjectionCfg, task: PilotTask, cost: CostModel, e
 
 _SHAPE = PilotTask(tasks=("shape",))
 _add("perturb-task", InjectionCfg(perturb={"shape": 0.4}), _SHAPE, CostModel(cost_per_caption=0.02), "clean")
-_add("perturb-task-costly", InjectionCfg(perturb={"shape": 0.4}), _SHAPE, CostModel(cost_per_caption=2.0), "adapt: filter")
-_add("shift-nuisance", InjectionCfg(),
-     PilotTask(tasks=("shape",), nuisance=("background",), deploy_shifts=_ANTI, train_shifts=_CORRELATED),
-     CostModel(cost_per_caption=0.02), "adapt: augment")  # fmt: skip
+_add(
+    "perturb-task-costly",
+    InjectionCfg(perturb={"shape": 0.4}),
+    _SHAPE,
+    CostModel(cost_per_caption=2.0),
+    "adapt: filter",
+)
+_add(
+    "shift-nuisance",
+    InjectionCfg(),
+    PilotTask(tasks=("shape",), nuisance=("background",), deploy_shifts=_ANTI, train_shifts=_CORRELATED),
+    CostModel(cost_per_caption=0.02),
+    "adapt: augment",
+)
 _add("clean-data", InjectionCfg(), _SHAPE, CostModel(cost_per_caption=0.02), "stop")
 _add("perturb-nuisance", InjectionCfg(perturb={"colour": 0.4}), _SHAPE, CostModel(cost_per_caption=0.02), "stop")
 _add("outliers", InjectionCfg(outlier_rate=0.3), _SHAPE, CostModel(cost_per_caption=0.5), "adapt: filter")
@@ -59,5 +69,4 @@ PILOT_SCENARIOS.register("default")(PILOT_SCENARIOS.get("perturb-task"))
 
 def full_budget(cfg: PilotCfg) -> PilotCfg:
     """The reference settings that decide a scenario's best choice: every option trained longer, more seeds."""
-    return replace(cfg, budget_minutes=60.0, seeds=3, min_steps=500, max_steps=500, detect_steps=500,
-                   detect_share=1.0)  # fmt: skip
+    return replace(cfg, budget_minutes=60.0, seeds=3, min_steps=500, max_steps=500, detect_steps=500, detect_share=1.0)

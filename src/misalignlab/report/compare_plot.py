@@ -31,12 +31,19 @@ def strategy_plot(summary: pd.DataFrame, metrics: Sequence[str], strategies: Seq
             sel = summary[(summary.metric == metric) & (summary.split == split)].set_index("strategy")
             mean = [float(sel["mean"].get(s, np.nan)) for s in strategies]
             half = np.nan_to_num([float(sel["ci95"].get(s, np.nan)) for s in strategies])
-            ax.bar(x + (j - (len(splits) - 1) / 2) * width, mean, width, yerr=half, capsize=3,
-                   color=SPLIT_COLOURS[split], label=split.upper())  # fmt: skip
+            ax.bar(
+                x + (j - (len(splits) - 1) / 2) * width,
+                mean,
+                width,
+                yerr=half,
+                capsize=3,
+                color=SPLIT_COLOURS[split],
+                label=split.upper(),
+            )
         ax.set_xticks(x, list(strategies), rotation=30, ha="right", fontsize=8)
         ax.set_title(metric, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[len(metrics):]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     if metrics:
         axes.flat[0].legend(fontsize=8)

@@ -19,8 +19,9 @@ def r2_heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
     modalities = [m for m in ("image", "text") if m in set(table["modality"])]
     settings = list(dict.fromkeys(table["setting"]))
     targets = list(dict.fromkeys(table["target"]))
-    fig, axes = plt.subplots(1, len(modalities), figsize=(1.0 + 0.62 * len(settings) * len(modalities), 5.2),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(modalities), figsize=(1.0 + 0.62 * len(settings) * len(modalities), 5.2), squeeze=False
+    )
     for ax, modality in zip(axes[0], modalities, strict=True):
         sub = table[table["modality"] == modality]
         grid = sub.pivot_table(index="target", columns="setting", values="r2").reindex(index=targets, columns=settings)
@@ -31,8 +32,9 @@ def r2_heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
             for j in range(len(settings)):
                 v = grid.iat[i, j]
                 if pd.notna(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6.5,
-                            color="black" if v > 0.6 else "white")
+                    ax.text(
+                        j, i, f"{v:.2f}", ha="center", va="center", fontsize=6.5, color="black" if v > 0.6 else "white"
+                    )
         ax.set_title(f"{title}: R² from ẑ_{'x' if modality == 'image' else 't'}", fontsize=9)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     return save_png(fig, path, dpi=130)

@@ -22,21 +22,46 @@ from misalignlab.report.figures import save_png  # noqa: E402
 
 # paper §7, MLP probe, MCC, settings 1–5: (family, modality) → paper factor → values
 PAPER_MPI3D: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {
-    ("selection", "image"): {"colour": (1.00, 1.00, 1.00, 1.00, 1.00), "shape": (0.04, 1.00, 0.98, 0.81, 0.91),
-                             "size": (0.01, 0.02, 1.00, 0.86, 0.93), "cam": (0.02, 0.00, 0.04, 1.00, 1.00),
-                             "back": (0.01, 0.01, 0.01, 0.00, 1.00)},
-    ("perturbation", "image"): {"colour": (0.99, 1.00, 1.00, 1.00, 1.00), "shape": (0.90, 0.77, 0.89, 1.00, 0.03),
-                                "size": (0.94, 0.87, 0.95, 0.00, 0.01), "cam": (1.00, 1.00, 0.02, 0.00, 0.02),
-                                "back": (1.00, 0.00, 0.01, 0.00, 0.01)},
-    ("selection", "text"): {"colour": (1.00, 1.00, 1.00, 1.00, 1.00), "shape": (0.00, 1.00, 0.98, 0.82, 0.93),
-                            "size": (0.00, 0.00, 1.00, 0.89, 0.95), "cam": (0.00, 0.00, 0.00, 1.00, 1.00),
-                            "back": (0.00, 0.00, 0.00, 0.00, 1.00)},
-    ("perturbation", "text"): {"colour": (0.99, 1.00, 1.00, 1.00, 1.00), "shape": (0.92, 0.77, 0.90, 1.00, 0.00),
-                               "size": (0.96, 0.89, 0.96, 0.00, 0.00), "cam": (1.00, 1.00, 0.00, 0.00, 0.00),
-                               "back": (1.00, 0.00, 0.01, 0.00, 0.00)},
-}  # fmt: skip
-PAPER_NAME = {"colour": "colour", "shape": "shape", "size": "size", "pos_x": "cam", "pos_y": "cam",
-              "background": "back", "rotation": "axis", "lighting": "axis", "texture": "axis"}  # fmt: skip
+    ("selection", "image"): {
+        "colour": (1.00, 1.00, 1.00, 1.00, 1.00),
+        "shape": (0.04, 1.00, 0.98, 0.81, 0.91),
+        "size": (0.01, 0.02, 1.00, 0.86, 0.93),
+        "cam": (0.02, 0.00, 0.04, 1.00, 1.00),
+        "back": (0.01, 0.01, 0.01, 0.00, 1.00),
+    },
+    ("perturbation", "image"): {
+        "colour": (0.99, 1.00, 1.00, 1.00, 1.00),
+        "shape": (0.90, 0.77, 0.89, 1.00, 0.03),
+        "size": (0.94, 0.87, 0.95, 0.00, 0.01),
+        "cam": (1.00, 1.00, 0.02, 0.00, 0.02),
+        "back": (1.00, 0.00, 0.01, 0.00, 0.01),
+    },
+    ("selection", "text"): {
+        "colour": (1.00, 1.00, 1.00, 1.00, 1.00),
+        "shape": (0.00, 1.00, 0.98, 0.82, 0.93),
+        "size": (0.00, 0.00, 1.00, 0.89, 0.95),
+        "cam": (0.00, 0.00, 0.00, 1.00, 1.00),
+        "back": (0.00, 0.00, 0.00, 0.00, 1.00),
+    },
+    ("perturbation", "text"): {
+        "colour": (0.99, 1.00, 1.00, 1.00, 1.00),
+        "shape": (0.92, 0.77, 0.90, 1.00, 0.00),
+        "size": (0.96, 0.89, 0.96, 0.00, 0.00),
+        "cam": (1.00, 1.00, 0.00, 0.00, 0.00),
+        "back": (1.00, 0.00, 0.01, 0.00, 0.00),
+    },
+}
+PAPER_NAME = {
+    "colour": "colour",
+    "shape": "shape",
+    "size": "size",
+    "pos_x": "cam",
+    "pos_y": "cam",
+    "background": "back",
+    "rotation": "axis",
+    "lighting": "axis",
+    "texture": "axis",
+}
 METRIC_LABEL = {"mcc": "MCC", "r2": "R²"}
 CODE = {"image": "ẑx", "text": "ẑt"}
 
@@ -89,13 +114,15 @@ def score_heatmap(rows: pd.DataFrame, path: Path, title: str) -> Path:
     metric = rows.drop_duplicates("target").set_index("target")["metric"]
     targets = list(metric.index)
     labels = [f"{t} ({METRIC_LABEL[metric[t]]})" for t in targets]
-    fig, axes = plt.subplots(1, len(modalities), figsize=(2.2 + 0.7 * len(settings) * len(modalities), 4.6),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(modalities), figsize=(2.2 + 0.7 * len(settings) * len(modalities), 4.6), squeeze=False
+    )
     im = None
     for ax, modality in zip(axes[0], modalities, strict=True):
         sub = rows[rows["modality"] == modality]
-        grid = sub.pivot_table(index="target", columns="setting", values="score").reindex(index=targets,
-                                                                                          columns=settings)
+        grid = sub.pivot_table(index="target", columns="setting", values="score").reindex(
+            index=targets, columns=settings
+        )
         im = ax.imshow(grid.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(settings)), settings, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(targets)), labels if ax is axes[0][0] else [], fontsize=8)  # rows shared
@@ -103,8 +130,9 @@ def score_heatmap(rows: pd.DataFrame, path: Path, title: str) -> Path:
             for j in range(len(settings)):
                 v = grid.iat[i, j]
                 if pd.notna(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                            color="black" if v > 0.6 else "white")  # fmt: skip
+                    ax.text(
+                        j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="black" if v > 0.6 else "white"
+                    )
         ax.set_title(f"{title}: from {CODE[modality]}", fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)

@@ -15,7 +15,9 @@ import numpy as np  # noqa: E402
 from misalignlab.report.figures import save_png  # noqa: E402
 
 
-def cleaning_curve_plot(curve: Sequence[Mapping[str, float]], adapt: Sequence[Mapping[str, Any]], metric: str, path: Path) -> Path:
+def cleaning_curve_plot(
+    curve: Sequence[Mapping[str, float]], adapt: Sequence[Mapping[str, Any]], metric: str, path: Path
+) -> Path:
     """Score vs share of pairs cleaned (0 = baseline), ± 1 s.e.; model-side options as dashed lines."""
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     x = np.array([p["fraction"] for p in curve]) * 100

@@ -22,16 +22,29 @@ from misalignlab.report.gallery import CSS, thumbnail_b64
 from misalignlab.report.pilot_plots import cleaning_curve_plot, profile_plot
 from misalignlab.runs import atomic_write_text, write_json
 
+
 def report_data(result: Any, cfg: PilotCfg) -> dict[str, Any]:
     """Everything in the report as plain JSON-ready data (``report.json``)."""
     d = result.decision
     outcomes = {o.option: o for o in d.outcomes}
     curve = [{"fraction": 0.0, "option": BASELINE, "score": d.baseline, "gain": 0.0, "se": 0.0, "cost": 0.0}]
     for o in sorted((o for o in d.outcomes if o.action == "clean"), key=lambda o: clean_fraction(o.option) or 0):
-        curve.append({"fraction": clean_fraction(o.option), "option": o.option, "score": o.score, "gain": o.gain,
-                      "se": o.gain_se, "cost": o.cost, "net": o.net})  # fmt: skip
-    adapt = [{"option": o.option, "score": o.score, "gain": o.gain, "se": o.gain_se, "net": o.net}
-             for o in d.outcomes if o.action == "adapt"]  # fmt: skip
+        curve.append(
+            {
+                "fraction": clean_fraction(o.option),
+                "option": o.option,
+                "score": o.score,
+                "gain": o.gain,
+                "se": o.gain_se,
+                "cost": o.cost,
+                "net": o.net,
+            }
+        )
+    adapt = [
+        {"option": o.option, "score": o.score, "gain": o.gain, "se": o.gain_se, "net": o.net}
+        for o in d.outcomes
+        if o.action == "adapt"
+    ]
     return {
         "decision": d.to_dict(),
         "data": {"name": result.data.name, "pairs": len(result.data), "truth_known": result.data.truth_known},
@@ -39,13 +52,21 @@ def report_data(result: Any, cfg: PilotCfg) -> dict[str, Any]:
         "profile": result.profile,
         "cleaning_curve": curve,
         "adapt": adapt,
-        "plan": {"steps": result.plan.steps, "seeds": result.plan.seeds, "detect_steps": result.plan.detect_steps,
-                 "options": list(result.plan.options)},  # fmt: skip
+        "plan": {
+            "steps": result.plan.steps,
+            "seeds": result.plan.seeds,
+            "detect_steps": result.plan.detect_steps,
+            "options": list(result.plan.options),
+        },
         "skipped_runs": list(result.skipped),
         "seconds": result.seconds,
         "budget_minutes": cfg.budget_minutes,
-        "cost": {"cost_per_caption": cfg.cost.cost_per_caption, "value_per_point": cfg.cost.value_per_point,
-                 "min_gain_points": cfg.cost.min_gain_points, "adapt_cost": cfg.cost.adapt_cost},  # fmt: skip
+        "cost": {
+            "cost_per_caption": cfg.cost.cost_per_caption,
+            "value_per_point": cfg.cost.value_per_point,
+            "min_gain_points": cfg.cost.min_gain_points,
+            "adapt_cost": cfg.cost.adapt_cost,
+        },
         "best_score": max([d.baseline] + [o.score for o in outcomes.values()]),
         "strategy_table": strategy_table(result.runs),
     }
@@ -70,7 +91,9 @@ def write_report(out: Path, result: Any, cfg: PilotCfg) -> dict[str, Path]:
     out = Path(out)
     data = report_data(result, cfg)
     plots = {
-        "cleaning_curve": cleaning_curve_plot(data["cleaning_curve"], data["adapt"], result.metric, out / "plots" / "cleaning_curve.png"),
+        "cleaning_curve": cleaning_curve_plot(
+            data["cleaning_curve"], data["adapt"], result.metric, out / "plots" / "cleaning_curve.png"
+        ),
         "profile": profile_plot(data["profile"]["types"], data["profile"]["coverage"], out / "plots" / "profile.png"),
     }
     write_json(out / "report.json", data)
@@ -87,8 +110,16 @@ def _md(text: str) -> str:
 def _option_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = [("baseline", f"{data['decision']['baseline_points']:.1f}", "–", "0", "–", "–")]
     for o in data["decision"]["options"]:
-        rows.append((o["option"], f"{o['score']:.1f}", f"{o['gain']:+.1f} ± {o['gain_se']:.1f}", f"{o['cost']:,.2f}",
-                     f"{o['net']:,.2f}", "yes" if o["worth_it"] else "no"))  # fmt: skip
+        rows.append(
+            (
+                o["option"],
+                f"{o['score']:.1f}",
+                f"{o['gain']:+.1f} ± {o['gain_se']:.1f}",
+                f"{o['cost']:,.2f}",
+                f"{o['net']:,.2f}",
+                "yes" if o["worth_it"] else "no",
+            )
+        )
     return rows
 
 
@@ -97,14 +128,23 @@ OPTION_HEAD = ("option", "score", "gain (points ± s.e.)", "cost", "net value", 
 
 def render_markdown(data: dict[str, Any]) -> str:
     d, prof = data["decision"], data["profile"]
-    lines = [f"# Pilot report: {_md(data['data']['name'])}", "",
-             f"**Recommendation: {d['label']}** (confidence {d['confidence_label']}, {100 * d['confidence']:.0f} %)", ""]  # fmt: skip
+    lines = [
+        f"# Pilot report: {_md(data['data']['name'])}",
+        "",
+        f"**Recommendation: {d['label']}** (confidence {d['confidence_label']}, {100 * d['confidence']:.0f} %)",
+        "",
+    ]
     lines += [f"{i}. {r}" for i, r in enumerate(d["reasons"], 1)] + [""]
-    lines += [f"Metric: {data['metric']} (points); {data['data']['pairs']} pairs; plan {data['plan']['steps']} steps × "
-              f"{data['plan']['seeds']} seeds per option; {data['seconds']:.0f} s of a {data['budget_minutes']:g}-minute budget.", ""]  # fmt: skip
+    lines += [
+        f"Metric: {data['metric']} (points); {data['data']['pairs']} pairs; plan {data['plan']['steps']} steps × "
+        f"{data['plan']['seeds']} seeds per option; {data['seconds']:.0f} s of a {data['budget_minutes']:g}-minute budget.",
+        "",
+    ]
     lines += ["## Misalignment profile", "", "| type | pairs | rate | 95 % CI |", "|---|---|---|---|"]
     for k, v in prof["types"].items():
-        lines.append(f"| {k} | {v['count']} | {100 * v['rate']:.1f} % | {100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f} % |")
+        lines.append(
+            f"| {k} | {v['count']} | {100 * v['rate']:.1f} % | {100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f} % |"
+        )
     for title, key in (("Most often wrong", "wrong"), ("Most often omitted", "omitted")):
         items = ", ".join(f"{_md(k)} ({n})" for k, n in list(prof[key].items())[:5]) or "none"
         lines.append(f"\n{title}: {items}")
@@ -112,8 +152,11 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines += ["", f"Coverage (captions stating each slot): {cov}", ""]
     if "quality" in prof:
         q = prof["quality"]
-        lines += [f"Detector quality against the known truth: AUROC {q['detect/combined/auroc']:.3f}, "
-                  f"type macro-F1 {q['type/macro_f1']:.3f}.", ""]  # fmt: skip
+        lines += [
+            f"Detector quality against the known truth: AUROC {q['detect/combined/auroc']:.3f}, "
+            f"type macro-F1 {q['type/macro_f1']:.3f}.",
+            "",
+        ]
     lines += ["## Options", "", "| " + " | ".join(OPTION_HEAD) + " |", "|" + "---|" * len(OPTION_HEAD)]
     lines += ["| " + " | ".join(r) + " |" for r in _option_rows(data)]
     lines += ["", *_metric_table(data["strategy_table"], lambda c: c)]
@@ -128,8 +171,16 @@ def _metric_table(table: dict[str, dict[str, float]], esc: Any) -> list[str]:
     cols = sorted({k for cells in table.values() for k in cells})
     if not cols:
         return []
-    out = ["Every option, mean over seeds:", "", "| option | " + " | ".join(esc(c) for c in cols) + " |", "|" + "---|" * (len(cols) + 1)]
-    out += [f"| {esc(opt)} | " + " | ".join(f"{cells[c]:.3f}" if c in cells else "–" for c in cols) + " |" for opt, cells in table.items()]
+    out = [
+        "Every option, mean over seeds:",
+        "",
+        "| option | " + " | ".join(esc(c) for c in cols) + " |",
+        "|" + "---|" * (len(cols) + 1),
+    ]
+    out += [
+        f"| {esc(opt)} | " + " | ".join(f"{cells[c]:.3f}" if c in cells else "–" for c in cols) + " |"
+        for opt, cells in table.items()
+    ]
     return out
 
 
@@ -137,8 +188,12 @@ def _metric_html(table: dict[str, dict[str, float]]) -> str:
     e = html.escape
     cols = sorted({k for cells in table.values() for k in cells})
     head = "<tr><th>option</th>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>"
-    rows = "".join(f"<tr><td>{e(opt)}</td>" + "".join(f"<td>{cells[c]:.3f}</td>" if c in cells else "<td>–</td>" for c in cols)
-                   + "</tr>" for opt, cells in table.items())  # fmt: skip
+    rows = "".join(
+        f"<tr><td>{e(opt)}</td>"
+        + "".join(f"<td>{cells[c]:.3f}</td>" if c in cells else "<td>–</td>" for c in cols)
+        + "</tr>"
+        for opt, cells in table.items()
+    )
     return f"<p>Every option, mean over seeds:</p><table id='metrics'>{head}{rows}</table>"
 
 
@@ -151,8 +206,11 @@ def render_html(data: dict[str, Any], plots: dict[str, Path], table: Any, pilot_
     e = html.escape
     d, prof = data["decision"], data["profile"]
     reasons = "".join(f"<li>{e(r)}</li>" for r in d["reasons"])
-    types = "".join(f"<tr><td>{e(k)}</td><td>{v['count']}</td><td>{100 * v['rate']:.1f} %</td>"
-                    f"<td>{100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f} %</td></tr>" for k, v in prof["types"].items())  # fmt: skip
+    types = "".join(
+        f"<tr><td>{e(k)}</td><td>{v['count']}</td><td>{100 * v['rate']:.1f} %</td>"
+        f"<td>{100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f} %</td></tr>"
+        for k, v in prof["types"].items()
+    )
     opts = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _option_rows(data))
     wrong = ", ".join(f"{e(str(k))} ({n})" for k, n in list(prof["wrong"].items())[:5]) or "none"
     omitted = ", ".join(f"{e(str(k))} ({n})" for k, n in list(prof["omitted"].items())[:5]) or "none"
@@ -181,9 +239,13 @@ def _gallery(table: Any, pilot_data: Any, n: int) -> str:
     rows = []
     for i in worst:
         r = table.iloc[int(i)]
-        rows.append(f"<tr><td><img alt='pair {e(str(r['id']))}' src='data:image/png;base64,{thumbnail_b64(pilot_data.images[int(i)])}'></td>"
-                    f"<td><code>{e(str(r['id']))}</code><br><span class='caption'>{e(str(pilot_data.captions[int(i)]))}</span></td>"
-                    f"<td class='k-{e(str(r['type']))}'>{e(str(r['type']))}</td><td>{e(str(r['explanation']))}</td>"
-                    f"<td>{float(r['score']):.3f}</td></tr>")  # fmt: skip
-    return ("<table id='gallery'><tr><th>image</th><th>id / caption</th><th>type</th><th>explanation</th>"
-            "<th>score</th></tr>" + "".join(rows) + "</table>")  # fmt: skip
+        rows.append(
+            f"<tr><td><img alt='pair {e(str(r['id']))}' src='data:image/png;base64,{thumbnail_b64(pilot_data.images[int(i)])}'></td>"
+            f"<td><code>{e(str(r['id']))}</code><br><span class='caption'>{e(str(pilot_data.captions[int(i)]))}</span></td>"
+            f"<td class='k-{e(str(r['type']))}'>{e(str(r['type']))}</td><td>{e(str(r['explanation']))}</td>"
+            f"<td>{float(r['score']):.3f}</td></tr>"
+        )
+    return (
+        "<table id='gallery'><tr><th>image</th><th>id / caption</th><th>type</th><th>explanation</th>"
+        "<th>score</th></tr>" + "".join(rows) + "</table>"
+    )

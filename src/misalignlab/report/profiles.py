@@ -104,12 +104,25 @@ def profile_table(profiles: Sequence[Profile]) -> pd.DataFrame:
     wrong = sorted({s for p in profiles for s in p.wrong})
     for p in profiles:  # every slot any run names gets a row in every run (0 with its interval)
         items = [("type", k, p.types.get(k, 0)) for k in KINDS]
-        items += [("omitted", s, p.omitted.get(s, 0)) for s in omitted] + [("wrong_slot", s, p.wrong.get(s, 0)) for s in wrong]
+        items += [("omitted", s, p.omitted.get(s, 0)) for s in omitted] + [
+            ("wrong_slot", s, p.wrong.get(s, 0)) for s in wrong
+        ]
         for section, name, count in items:
             lo, hi = wilson_interval(count, p.pairs)
             rate = count / p.pairs if p.pairs else 0.0
-            rows.append({"run": p.name, "backbone": p.backbone, "pairs": p.pairs, "section": section, "name": name,
-                         "count": count, "rate": rate, "ci_low": lo, "ci_high": hi})  # fmt: skip
+            rows.append(
+                {
+                    "run": p.name,
+                    "backbone": p.backbone,
+                    "pairs": p.pairs,
+                    "section": section,
+                    "name": name,
+                    "count": count,
+                    "rate": rate,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                }
+            )
     cols = ["run", "backbone", "pairs", "section", "name", "count", "rate", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -137,11 +150,17 @@ def _md_escape(text: object) -> str:
 def to_markdown(profiles: Sequence[Profile], table: pd.DataFrame, k: int = 5) -> str:
     """Rates by type (95 % Wilson intervals), then the ``k`` most omitted and most often wrong slots."""
     runs = [p.name for p in profiles]
-    out = ["# Misalignment profiles", "", "| run | backbone | pairs | flagged | " + " | ".join(KINDS) + " |",
-           "|---|---|---|---|" + "---|" * len(KINDS)]  # fmt: skip
+    out = [
+        "# Misalignment profiles",
+        "",
+        "| run | backbone | pairs | flagged | " + " | ".join(KINDS) + " |",
+        "|---|---|---|---|" + "---|" * len(KINDS),
+    ]
     for p in profiles:
         cells = [_cell(table, p.name, "type", kind) for kind in KINDS]
-        out.append(f"| {_md_escape(p.name)} | {_md_escape(p.backbone)} | {p.pairs} | {p.flagged} | " + " | ".join(cells) + " |")
+        out.append(
+            f"| {_md_escape(p.name)} | {_md_escape(p.backbone)} | {p.pairs} | {p.flagged} | " + " | ".join(cells) + " |"
+        )
     for section, title in (("omitted", "Slots most often omitted"), ("wrong_slot", "Slots most often wrong")):
         slots = top_slots(table, section, k)
         out += ["", f"## {title} (share of pairs, 95 % interval)", ""]
@@ -162,13 +181,25 @@ def write_profiles(run_dirs: Sequence[Path], out: Path, top: int = 5) -> dict[st
     profiles = load_profiles(run_dirs)
     table = profile_table(profiles)
     out = Path(out)
-    paths = {"csv": out / "profiles.csv", "markdown": out / "profiles.md", "json": out / "profiles.json",
-             "plot": out / "profiles.png", "html": out / "profiles.html"}  # fmt: skip
+    paths = {
+        "csv": out / "profiles.csv",
+        "markdown": out / "profiles.md",
+        "json": out / "profiles.json",
+        "plot": out / "profiles.png",
+        "html": out / "profiles.html",
+    }
     atomic_write_text(paths["csv"], table.to_csv(index=False))
     atomic_write_text(paths["markdown"], to_markdown(profiles, table, top))
-    write_json(paths["json"], {"runs": [{"name": p.name, "path": str(p.path), "backbone": p.backbone,
-                                         "pairs": p.pairs, "flagged": p.flagged} for p in profiles],
-                               "rows": table.to_dict(orient="records")})  # fmt: skip
+    write_json(
+        paths["json"],
+        {
+            "runs": [
+                {"name": p.name, "path": str(p.path), "backbone": p.backbone, "pairs": p.pairs, "flagged": p.flagged}
+                for p in profiles
+            ],
+            "rows": table.to_dict(orient="records"),
+        },
+    )
     profile_plot(profiles, table, paths["plot"], top)
     write_page(profiles, table, paths["plot"], paths["html"], top)
     return paths

@@ -32,7 +32,9 @@ td,th{border-bottom:1px solid #ddd;padding:5px 10px;text-align:left}th{backgroun
 .ci{color:#777;font-size:90%}code{background:#f4f4f4}"""
 
 
-def _panel(ax: plt.Axes, table: pd.DataFrame, section: str, names: Sequence[str], runs: Sequence[str], title: str) -> None:
+def _panel(
+    ax: plt.Axes, table: pd.DataFrame, section: str, names: Sequence[str], runs: Sequence[str], title: str
+) -> None:
     x = np.arange(len(names))
     width = 0.8 / max(1, len(runs))
     for j, run in enumerate(runs):
@@ -69,8 +71,10 @@ def _rate_cell(table: pd.DataFrame, run: str, section: str, name: str) -> str:
     if hit.empty:
         return "<td>0</td>"
     r = hit.iloc[0]
-    return (f"<td>{100 * r.rate:.1f} % <span class=ci>[{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]</span>"
-            f" ({int(r['count'])})</td>")  # fmt: skip
+    return (
+        f"<td>{100 * r.rate:.1f} % <span class=ci>[{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]</span>"
+        f" ({int(r['count'])})</td>"
+    )
 
 
 def page_html(profiles: Sequence[Profile], table: pd.DataFrame, png: bytes, top: int = 5) -> str:
@@ -79,17 +83,26 @@ def page_html(profiles: Sequence[Profile], table: pd.DataFrame, png: bytes, top:
 
     e = html.escape
     runs = [p.name for p in profiles]
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Misalignment profiles</title>",
-             f"<style>{CSS}</style></head><body><h1>Misalignment profiles</h1>",
-             "<table><tr><th>run</th><th>folder</th><th>backbone</th><th>pairs</th><th>flagged</th></tr>"]  # fmt: skip
-    parts += [f"<tr><td>{e(p.name)}</td><td><code>{e(str(p.path))}</code></td><td>{e(p.backbone)}</td>"
-              f"<td>{p.pairs}</td><td>{p.flagged}</td></tr>" for p in profiles]  # fmt: skip
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Misalignment profiles</title>",
+        f"<style>{CSS}</style></head><body><h1>Misalignment profiles</h1>",
+        "<table><tr><th>run</th><th>folder</th><th>backbone</th><th>pairs</th><th>flagged</th></tr>",
+    ]
+    parts += [
+        f"<tr><td>{e(p.name)}</td><td><code>{e(str(p.path))}</code></td><td>{e(p.backbone)}</td>"
+        f"<td>{p.pairs}</td><td>{p.flagged}</td></tr>"
+        for p in profiles
+    ]
     parts.append("</table>")
     parts.append(f"<img alt='profiles plot' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>")
-    parts.append("<h2>Rates by type (95 % Wilson interval, pairs)</h2><table><tr><th>run</th>"
-                 + "".join(f"<th>{e(k)}</th>" for k in KINDS) + "</tr>")  # fmt: skip
-    parts += ["<tr><td>" + e(r) + "</td>" + "".join(_rate_cell(table, r, "type", k) for k in KINDS) + "</tr>"
-              for r in runs]  # fmt: skip
+    parts.append(
+        "<h2>Rates by type (95 % Wilson interval, pairs)</h2><table><tr><th>run</th>"
+        + "".join(f"<th>{e(k)}</th>" for k in KINDS)
+        + "</tr>"
+    )
+    parts += [
+        "<tr><td>" + e(r) + "</td>" + "".join(_rate_cell(table, r, "type", k) for k in KINDS) + "</tr>" for r in runs
+    ]
     parts.append("</table>")
     for section, title in (("omitted", "Slots most often omitted"), ("wrong_slot", "Slots most often wrong")):
         slots = top_slots(table, section, top)
@@ -98,8 +111,10 @@ def page_html(profiles: Sequence[Profile], table: pd.DataFrame, png: bytes, top:
             parts.append("<p>none in any run</p>")
             continue
         parts.append("<table><tr><th>slot</th>" + "".join(f"<th>{e(r)}</th>" for r in runs) + "</tr>")
-        parts += ["<tr><td>" + e(s) + "</td>" + "".join(_rate_cell(table, r, section, s) for r in runs) + "</tr>"
-                  for s in slots]  # fmt: skip
+        parts += [
+            "<tr><td>" + e(s) + "</td>" + "".join(_rate_cell(table, r, section, s) for r in runs) + "</tr>"
+            for s in slots
+        ]
         parts.append("</table>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

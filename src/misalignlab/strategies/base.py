@@ -76,8 +76,13 @@ class PairSet:
         """The pairs at integer positions (or where a boolean mask is true) ``keep``, in order."""
         idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=np.int64)
         pick = lambda a: None if a is None else np.asarray(a)[idx]  # noqa: E731
-        return PairSet(self.images[idx], tuple(self.captions[i] for i in idx), self.pair_id[idx],
-                       pick(self.weights), pick(self.template))  # fmt: skip
+        return PairSet(
+            self.images[idx],
+            tuple(self.captions[i] for i in idx),
+            self.pair_id[idx],
+            pick(self.weights),
+            pick(self.template),
+        )
 
     def with_weights(self, weights: np.ndarray) -> PairSet:
         return replace(self, weights=np.asarray(weights, dtype=np.float32))

@@ -54,8 +54,10 @@ def rewrite_caption(
         words = {f: caption[a:b] for f, (a, b) in spans.items() if f not in drop}
         words |= {f: w for f, w in replace.items() if f in words}
         return build_caption(words, int(template)).text
-    edits = sorted(((a, b, "" if f in drop else replace[f]) for f, (a, b) in spans.items()
-                    if f in drop or f in replace), reverse=True)  # fmt: skip
+    edits = sorted(
+        ((a, b, "" if f in drop else replace[f]) for f, (a, b) in spans.items() if f in drop or f in replace),
+        reverse=True,
+    )
     for a, b, word in edits:
         caption = caption[:a] + word + caption[b:]
     return _SPACES.sub(" ", caption).strip()
@@ -138,6 +140,8 @@ class MultiPositive(Strategy):
         try:
             value = loss(img, txt, weight=batch.get("weight"), targets=targets)
         except TypeError as err:
-            raise ValueError(f"strategy 'multipositive' needs a loss taking soft targets, not {loss.variant!r}") from err
+            raise ValueError(
+                f"strategy 'multipositive' needs a loss taking soft targets, not {loss.variant!r}"
+            ) from err
         positives = float((targets > 0).sum(dim=-1).float().mean())
         return {"contrastive_loss": value}, {"positives_per_row": positives}

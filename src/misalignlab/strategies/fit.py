@@ -27,8 +27,15 @@ from misalignlab.train.trainer import Callback, Trainer, seed_everything
 class StrategyBatches(PairBatches):
     """:class:`PairBatches` whose batches also carry per-pair arrays (``extras``: name → (N, ...))."""
 
-    def __init__(self, images: Tensor, tokens: Tensor, batch_size: int, seed: int,
-                 weights: Tensor | None = None, extras: Mapping[str, Tensor] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        images: Tensor,
+        tokens: Tensor,
+        batch_size: int,
+        seed: int,
+        weights: Tensor | None = None,
+        extras: Mapping[str, Tensor] | None = None,
+    ) -> None:
         super().__init__(images, tokens, batch_size, seed, weights)
         self.extras = dict(extras or {})
         for name, arr in self.extras.items():

@@ -52,13 +52,14 @@ class RichProgress(Callback):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"),
-        )  # fmt: skip
-        self._progress.start()
-        self._task = self._progress.add_task(
-            self.description, total=trainer.cfg.steps, completed=trainer.step, info=""
         )
+        self._progress.start()
+        self._task = self._progress.add_task(self.description, total=trainer.cfg.steps, completed=trainer.step, info="")
 
     def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
         if self._progress is None or self._task is None:

@@ -26,7 +26,7 @@ from misalignlab.models.losses import LOSSES, ContrastiveLoss, cosine_sim
 from misalignlab.models.pair_model import ImageTextModel, ModelCfg, build_model
 from misalignlab.models.tokenizer import WordTokenizer
 from misalignlab.train.distributed import LOCAL, Dist, all_gather_with_grad, current, shard_mean
-from misalignlab.train.trainer import Callback, Trainer, TrainCfg, seed_everything
+from misalignlab.train.trainer import Callback, TrainCfg, Trainer, seed_everything
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,15 @@ class PairBatches:
     """
 
     def __init__(
-        self, images: Tensor, tokens: Tensor, batch_size: int, seed: int, weights: Tensor | None = None,
-        dist: Dist = LOCAL, device: torch.device | str | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        images: Tensor,
+        tokens: Tensor,
+        batch_size: int,
+        seed: int,
+        weights: Tensor | None = None,
+        dist: Dist = LOCAL,
+        device: torch.device | str | None = None,
+    ) -> None:
         n = images.shape[0]
         if batch_size > n:
             raise ValueError(f"batch_size {batch_size} is larger than the number of pairs {n}")

@@ -55,9 +55,13 @@ class EncoderCfg:
         if self.arch not in ARCHS:
             raise ValueError(f"encoder.arch must be one of {ARCHS}, got {self.arch!r}")
         if self.code_extra < 0 or self.code_dim < 0:
-            raise ValueError(f"encoder.code_dim and encoder.code_extra must be ≥ 0, got {self.code_dim}, {self.code_extra}")
+            raise ValueError(
+                f"encoder.code_dim and encoder.code_extra must be ≥ 0, got {self.code_dim}, {self.code_extra}"
+            )
         if self.arch == "resmlp" and (not self.hidden or len(set(self.hidden)) != 1):
-            raise ValueError("encoder.arch='resmlp' needs encoder.hidden of one repeated width, e.g. [128, 128, 128, 128]")
+            raise ValueError(
+                "encoder.arch='resmlp' needs encoder.hidden of one repeated width, e.g. [128, 128, 128, 128]"
+            )
         return self
 
     def layer_sizes(self, in_dim: int, out_dim: int) -> list[int]:
@@ -105,7 +109,9 @@ class NumericTrainCfg:
             raise ValueError(f"train.align_ramp must be (start, end) with 0 ≤ start < end ≤ 1, got {self.align_ramp}")
         fade = tuple(self.spare_fade)
         if fade != (0.0, 0.0) and not 0.0 <= fade[0] < fade[1] <= 1.0:
-            raise ValueError(f"train.spare_fade must be (start, end) with 0 ≤ start < end ≤ 1, or (0, 0), got {self.spare_fade}")
+            raise ValueError(
+                f"train.spare_fade must be (start, end) with 0 ≤ start < end ≤ 1, or (0, 0), got {self.spare_fade}"
+            )
         return self
 
     def spare_scale_at(self, step: int) -> float:
@@ -179,7 +185,7 @@ class SimStack:
     def _estimate_whitening(self, n: int = 20_000) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Per-model ZCA whitening of image and text inputs from fresh samples (a fixed, frozen layer)."""
         stats = []
-        for m, (lvm, setting) in enumerate(zip(self.lvms, self.settings, strict=True)):
+        for lvm, setting in zip(self.lvms, self.settings, strict=True):
             obs = lvm.sample(n, torch.Generator().manual_seed(10_007 * setting.seed + 3))
             stats.append((_zca(obs.x), _zca(obs.t)))
         pad = self.text_pad
@@ -250,9 +256,12 @@ class SimStack:
 
 def _save_checkpoint(path: Path, stack: SimStack, opt, sched, gens, step: int, curve: np.ndarray) -> None:
     state = {
-        "f_x": stack.f_x.state_dict(), "f_t": stack.f_t.state_dict(),
-        "opt": opt.state_dict(), "sched": sched.state_dict(),
-        "gens": [g.get_state() for g in gens], "step": step,
+        "f_x": stack.f_x.state_dict(),
+        "f_t": stack.f_t.state_dict(),
+        "opt": opt.state_dict(),
+        "sched": sched.state_dict(),
+        "gens": [g.get_state() for g in gens],
+        "step": step,
         "curve": torch.from_numpy(curve[:step].copy()),
     }
     buf = io.BytesIO()

@@ -49,6 +49,7 @@ from misalignlab.train.settings import AMP_DTYPES, COMPILE_MODES, OPTIMIZERS, SC
 
 log = logging.getLogger(__name__)
 
+
 class Objective(Protocol):
     """What the trainer optimises: an ``nn.Module`` whose ``training_step`` returns named tensors."""
 
@@ -235,8 +236,10 @@ class Trainer:
         assert self._forward is not None and self.optimizer is not None and self.scheduler is not None
         assert self.source is not None and self._losses is not None
         start = time.perf_counter()
-        batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v
-                 for k, v in self.source.next_batch().items()}  # fmt: skip
+        batch = {
+            k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v
+            for k, v in self.source.next_batch().items()
+        }
         amp = self.cfg.amp_dtype is not None
         dtype = AMP_DTYPES[self.cfg.amp_dtype] if amp else None  # type: ignore[index]
         with torch.autocast(self.device.type, dtype=dtype, enabled=amp):

@@ -28,8 +28,27 @@ from misalignlab.data.loaders.mpi3d_captions import CaptionSetting, MPI3DCaption
 from misalignlab.data.loaders.multimodal3dident import M3DISample, Multimodal3DIdent
 
 __all__ = [
-    "FASHION_MNIST_CLASSES", "MPI3D_FACTORS", "MPI3D_SIZES", "AttributeThresholds", "CaptionSetting", "FashionPairs",
-    "M3DISample", "MPI3DCaptions", "MPI3DComplex", "Multimodal3DIdent", "extract_npz_member", "factors_of",
-    "fashion_caption", "fashion_mnist_pairs", "find_fashion_mnist", "index_of", "load_fashion_mnist",
-    "make_captions", "make_fashion_pairs", "mpi3d_setting", "open_npz_array", "read_idx", "write_idx",
-]  # fmt: skip
+    "FASHION_MNIST_CLASSES",
+    "MPI3D_FACTORS",
+    "MPI3D_SIZES",
+    "AttributeThresholds",
+    "CaptionSetting",
+    "FashionPairs",
+    "M3DISample",
+    "MPI3DCaptions",
+    "MPI3DComplex",
+    "Multimodal3DIdent",
+    "extract_npz_member",
+    "factors_of",
+    "fashion_caption",
+    "fashion_mnist_pairs",
+    "find_fashion_mnist",
+    "index_of",
+    "load_fashion_mnist",
+    "make_captions",
+    "make_fashion_pairs",
+    "mpi3d_setting",
+    "open_npz_array",
+    "read_idx",
+    "write_idx",
+]

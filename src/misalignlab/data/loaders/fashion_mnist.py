@@ -26,8 +26,17 @@ from misalignlab.data.loaders.idx import read_idx
 log = logging.getLogger(__name__)
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
-)  # fmt: skip
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 TONES: tuple[str, ...] = ("dark", "light")  # index 0, 1
 SIZES: tuple[str, ...] = ("small", "large")
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -73,8 +82,7 @@ def find_fashion_mnist(directory: Path | str | None = None) -> Path:
             return folder
         problems.append(f"{folder}: missing {', '.join(missing)}")
     raise FileNotFoundError(
-        "Fashion-MNIST not found; " + "; ".join(problems) + f". {INSTALL_HINT}, "
-        f"or pass its folder / set {ENV_VAR}"
+        "Fashion-MNIST not found; " + "; ".join(problems) + f". {INSTALL_HINT}, or pass its folder / set {ENV_VAR}"
     )
 
 
@@ -171,7 +179,11 @@ class FashionPairs:
 
     def slots(self, i: int) -> dict[str, str]:
         """Ground-truth words of pair ``i``: ``{"tone": "dark", "size": "large", "class": "sandal"}``."""
-        return {"tone": TONES[self.tone[i]], "size": SIZES[self.size[i]], "class": FASHION_MNIST_CLASSES[self.labels[i]]}
+        return {
+            "tone": TONES[self.tone[i]],
+            "size": SIZES[self.size[i]],
+            "class": FASHION_MNIST_CLASSES[self.labels[i]],
+        }
 
 
 def make_fashion_pairs(

@@ -180,7 +180,9 @@ class MPI3DComplex:
         self.path = Path(path)
         self.factor_sizes = tuple(int(s) for s in factor_sizes)
         if len(self.factor_sizes) != len(MPI3D_FACTORS) or min(self.factor_sizes) < 1:
-            raise ValueError(f"need {len(MPI3D_FACTORS)} positive factor sizes {MPI3D_FACTORS}, got {self.factor_sizes}")
+            raise ValueError(
+                f"need {len(MPI3D_FACTORS)} positive factor sizes {MPI3D_FACTORS}, got {self.factor_sizes}"
+            )
         too_many = [f for f, s in zip(SEMANTIC_FACTORS, self.factor_sizes) if s > len(MPI3D_WORDS[f])]
         if too_many:
             raise ValueError(f"factor sizes {self.factor_sizes} exceed the caption words for {too_many}")

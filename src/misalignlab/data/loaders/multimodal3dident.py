@@ -29,9 +29,17 @@ log = logging.getLogger(__name__)
 
 M3DI_SPLITS: tuple[str, ...] = ("train", "val", "test")
 IMAGE_LATENTS: tuple[str, ...] = (
-    "object_shape", "object_xpos", "object_ypos", "object_alpharot", "object_betarot", "object_gammarot",
-    "spotlight_pos", "object_color", "spotlight_color", "background_color",
-)  # fmt: skip
+    "object_shape",
+    "object_xpos",
+    "object_ypos",
+    "object_alpharot",
+    "object_betarot",
+    "object_gammarot",
+    "spotlight_pos",
+    "object_color",
+    "spotlight_color",
+    "background_color",
+)
 TEXT_LATENTS: tuple[str, ...] = ("object_shape", "object_xpos", "object_ypos", "object_color_index", "text_phrasing")
 TEXT_STRING_LATENTS: tuple[str, ...] = ("object_color_name",)  # kept when present, not required
 SHAPES: tuple[str, ...] = ("teapot", "hare", "dragon", "cow", "armadillo", "horse", "head")
@@ -111,8 +119,11 @@ class Multimodal3DIdent:
         self.captions = _read_captions(self.dir / "text" / "text_raw.txt")
         self.latents_image = _read_latents(self.dir / "latents_image.csv", IMAGE_LATENTS)
         self.latents_text = _read_latents(self.dir / "latents_text.csv", TEXT_LATENTS, TEXT_STRING_LATENTS)
-        counts = {"text/text_raw.txt": len(self.captions), "latents_image.csv": len(self.latents_image),
-                  "latents_text.csv": len(self.latents_text)}  # fmt: skip
+        counts = {
+            "text/text_raw.txt": len(self.captions),
+            "latents_image.csv": len(self.latents_image),
+            "latents_text.csv": len(self.latents_text),
+        }
         if len(set(counts.values())) != 1:
             raise ValueError(f"{self.dir}: row counts differ: {counts}")
         self.image_dir = self.dir / "images"
@@ -132,10 +143,12 @@ class Multimodal3DIdent:
     def __getitem__(self, i: int) -> M3DISample:
         path = self.image_path(i)
         return M3DISample(
-            i, path, self.captions[i],
+            i,
+            path,
+            self.captions[i],
             {k: float(v) for k, v in self.latents_image.iloc[i].items()},
             {k: (v if isinstance(v, str) else float(v)) for k, v in self.latents_text.iloc[i].items()},
-        )  # fmt: skip
+        )
 
     def __iter__(self) -> Iterator[M3DISample]:
         return (self[i] for i in range(len(self)))
