@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.scenes import render, sample_factors
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.render import render, sample_factors
 
 
 def images_per_second(df, cfg: SceneCfg, repeats: int, chunk: int | None = None) -> tuple[float, float]:

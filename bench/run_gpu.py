@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 import diagnose_speed  # noqa: E402
 import numeric_step  # noqa: E402
 import render_speed  # noqa: E402
-from misalignlab.data.factors import SceneCfg  # noqa: E402
-from misalignlab.data.scenes import sample_factors  # noqa: E402
+from misalignlab.data.scenes.factors import SceneCfg  # noqa: E402
+from misalignlab.data.scenes.render import sample_factors  # noqa: E402
 from misalignlab.detect.pipeline import DiagnoseCfg  # noqa: E402
 from misalignlab.models.losses import ClipInfoNCE  # noqa: E402
 from misalignlab.models.pair_model import ModelCfg, build_model  # noqa: E402

@@ -24,7 +24,7 @@ import torch
 from sklearn.metrics import matthews_corrcoef
 from torch.nn import functional as F
 
-from misalignlab.data.factors import FACTORS
+from misalignlab.data.scenes.factors import FACTORS
 from misalignlab.imagetext_lab import render_scenes
 from misalignlab.imagetext_presets import lab_config
 from misalignlab.models.image_encoder import ResNetEncoder

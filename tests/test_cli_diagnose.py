@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from misalignlab.cli import main
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
+from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.inject import inject
-from misalignlab.data.scenes import sample_factors
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.inject import inject
+from misalignlab.data.scenes.render import sample_factors
 from misalignlab.imagetext_lab import TARGETS, run_imagetext_lab
 from misalignlab.imagetext_presets import PRESETS, ImageTextLabCfg, Level, changed_prob, lab_config
 from misalignlab.train.imagetext import LossCfg

@@ -27,18 +27,18 @@ import torch
 
 from misalignlab.compare_presets import CompareCfg, Scenario
 from misalignlab.config import to_dict
-from misalignlab.data.captions import TEMPLATES, build_caption
-from misalignlab.data.factors import FACTORS
-from misalignlab.data.inject import InjectionCfg, inject
-from misalignlab.data.scene_dataset import ScenePairs
-from misalignlab.data.scenes import render, sample_factors
+from misalignlab.data.scenes.captions import TEMPLATES, build_caption
+from misalignlab.data.scenes.dataset import ScenePairs
+from misalignlab.data.scenes.factors import FACTORS
+from misalignlab.data.scenes.inject import InjectionCfg, inject
+from misalignlab.data.scenes.render import render, sample_factors
+from misalignlab.data.scenes.shift import FactorShift, apply_shifts
 from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.base import DetectionResult
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import detection_metrics
 from misalignlab.evaluate.downstream_tasks import probe_metrics, retrieval_metrics, summarise_seeds, zero_shot_metrics
-from misalignlab.evaluate.shift import FactorShift, apply_shifts
 from misalignlab.models.pair_model import ImageTextModel
 from misalignlab.report.compare_plot import strategy_plot
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json

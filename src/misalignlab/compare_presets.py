@@ -1,7 +1,7 @@
 """Scenarios and configs for the side-by-side strategy comparison (``misalignlab compare``).
 
 A :class:`Scenario` says how training scenes are sampled and captioned (scene config, injected
-misalignment, spurious correlations planted by :class:`~misalignlab.evaluate.shift.FactorShift`),
+misalignment, spurious correlations planted by :class:`~misalignlab.data.scenes.shift.FactorShift`),
 what the shifted (OOD) test distribution is, which factors are the tasks, and each strategy's
 default settings. Two presets reproduce the paper's practical guidance (paper.md §3):
 
@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.evaluate.shift import FactorShift
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg
+from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.registry import Registry
 from misalignlab.train.imagetext import LossCfg

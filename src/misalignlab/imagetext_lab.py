@@ -28,9 +28,9 @@ import pandas as pd
 import torch
 
 from misalignlab.config import to_dict
-from misalignlab.data.factors import FACTOR_NAMES, FACTORS, SceneCfg
-from misalignlab.data.inject import inject
-from misalignlab.data.scenes import render, sample_factors
+from misalignlab.data.scenes.factors import FACTOR_NAMES, FACTORS, SceneCfg
+from misalignlab.data.scenes.inject import inject
+from misalignlab.data.scenes.render import render, sample_factors
 from misalignlab.evaluate.factor_probes import discrete_probe, factor_probes
 from misalignlab.imagetext_presets import ImageTextLabCfg, Level
 from misalignlab.report.imagetext_report import markdown_table, score_heatmap, wide_table

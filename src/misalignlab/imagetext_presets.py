@@ -15,7 +15,7 @@ text-only factor.
 
 Perturbation follows the paper: with probability ``perturb_prob`` (0.9) a word is replaced by a
 uniform draw over the factor's k values, *possibly the true one*. The injector of
-:mod:`misalignlab.data.inject` always writes a *different* value, with its own probability q; a
+:mod:`misalignlab.data.scenes.inject` always writes a *different* value, with its own probability q; a
 different value is then each written with probability q/(k−1). Choosing q = p·(k−1)/k gives every
 wrong value p/k and the true one 1 − p + p/k, exactly the paper's distribution, so
 :meth:`Level.injection` converts instead of changing the injector. Code size is the number of
@@ -47,8 +47,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from misalignlab.data.factors import FACTORS, SEMANTIC
-from misalignlab.data.inject import InjectionCfg
+from misalignlab.data.scenes.factors import FACTORS, SEMANTIC
+from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.registry import Registry
 from misalignlab.train.imagetext import LossCfg

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from misalignlab.data.captions import (
+from misalignlab.data.scenes.captions import (
     TEMPLATE_WORDS,
     TEMPLATES,
     build_caption,
@@ -17,7 +17,7 @@ from misalignlab.data.captions import (
     vocabulary,
     written_word,
 )
-from misalignlab.data.factors import FACTORS, SEMANTIC
+from misalignlab.data.scenes.factors import FACTORS, SEMANTIC
 
 
 def tokens(text: str) -> list[str]:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from misalignlab.data.image_store import StoredPairs, open_store, store_pairs, update_hash
-from misalignlab.data.ingest import EmptyDatasetError, IngestCfg, PairChunk, open_pairs
+from misalignlab.data.ingest.image_store import StoredPairs, open_store, store_pairs, update_hash
+from misalignlab.data.ingest.stream import EmptyDatasetError, IngestCfg, PairChunk, open_pairs
 
 N, FILE_SIDE, S = 2000, 16, 64  # 16×16 PNG files decoded to 64×64 (the default size): 12 KB each, 25 MB in all
 
@@ -107,7 +107,7 @@ def test_update_hash_matches_hashing_the_whole_array() -> None:
 
 
 def _chunk(ids: list[str], seed: int) -> PairChunk:
-    from misalignlab.data.ingest import ImageRef, SourceRow
+    from misalignlab.data.ingest.stream import ImageRef, SourceRow
 
     images = np.random.default_rng(seed).integers(0, 256, (len(ids), 4, 4, 3), dtype=np.uint8)
     rows = tuple(SourceRow("m.csv", i + 2, ImageRef(f"{pid}.png")) for i, pid in enumerate(ids))

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from misalignlab.data.ingest import (
+from misalignlab.data.ingest.quarantine import REASONS, read_quarantine
+from misalignlab.data.ingest.stream import (
     EmptyDatasetError,
     IngestCfg,
     IngestError,
@@ -24,7 +25,6 @@ from misalignlab.data.ingest import (
     open_pairs,
     resolve_inside,
 )
-from misalignlab.data.quarantine import REASONS, read_quarantine
 
 S = 8  # model image size in these tests
 

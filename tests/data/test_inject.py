@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from misalignlab.data.captions import TEMPLATES, parse_caption, vocabulary
-from misalignlab.data.factors import FACTORS, IMAGE_ONLY, SEMANTIC, SceneCfg
-from misalignlab.data.inject import KINDS, InjectionCfg, inject
-from misalignlab.data.scene_dataset import make_scene_pairs
-from misalignlab.data.scenes import sample_factors
+from misalignlab.data.scenes.captions import TEMPLATES, parse_caption, vocabulary
+from misalignlab.data.scenes.dataset import make_scene_pairs
+from misalignlab.data.scenes.factors import FACTORS, IMAGE_ONLY, SEMANTIC, SceneCfg
+from misalignlab.data.scenes.inject import KINDS, InjectionCfg, inject
+from misalignlab.data.scenes.render import sample_factors
 
 SCENE = SceneCfg()
 N = 3000

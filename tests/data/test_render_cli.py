@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from misalignlab.cli import main
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.data.scene_dataset import make_scene_pairs, read_dataset_folder, write_dataset_folder
+from misalignlab.data.scenes.dataset import make_scene_pairs, read_dataset_folder, write_dataset_folder
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg
 
 INJ = InjectionCfg(omit=("background",), perturb={"defect": 0.5}, outlier_rate=0.2, drop_rate=0.2, synonyms=True)
 

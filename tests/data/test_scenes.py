@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from misalignlab.data.factors import (
+from misalignlab.data.scenes.factors import (
     BELT_RGB,
     FACTOR_NAMES,
     FACTORS,
@@ -14,7 +14,7 @@ from misalignlab.data.factors import (
     PART_RGB,
     SceneCfg,
 )
-from misalignlab.data.scenes import render, sample_factors
+from misalignlab.data.scenes.render import render, sample_factors
 
 CFG = SceneCfg()
 S = CFG.size

@@ -101,9 +101,9 @@ def test_broken_weights_raise_a_clear_error(tiny_clip, tmp_path):
 
 
 def test_diagnose_cli_with_hf_backbone(tiny_clip, tmp_path, capsys):
-    from misalignlab.data.factors import SceneCfg
-    from misalignlab.data.inject import InjectionCfg
-    from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
+    from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
+    from misalignlab.data.scenes.factors import SceneCfg
+    from misalignlab.data.scenes.inject import InjectionCfg
 
     pairs = make_scene_pairs(30, SceneCfg(size=32), InjectionCfg(outlier_rate=0.2), seed=0)
     folder = write_dataset_folder(pairs, tmp_path / "data")

@@ -1,9 +1,9 @@
 """Slot schemas: known vocabularies parse captions; inference groups interchangeable words."""
 
-from misalignlab.data.captions import build_caption
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.data.scene_dataset import make_scene_pairs
+from misalignlab.data.scenes.captions import build_caption
+from misalignlab.data.scenes.dataset import make_scene_pairs
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.detect.slots import fashion_schema, infer_schema, parse_all, scene_schema
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from misalignlab.data.image_store import store_pairs
-from misalignlab.data.ingest import ImageRef, PairChunk, SourceRow
+from misalignlab.data.ingest.image_store import store_pairs
+from misalignlab.data.ingest.stream import ImageRef, PairChunk, SourceRow
 from misalignlab.detect.embeddings import EmbedCfg, cache_key, crossfit_embeddings
 from misalignlab.report.gallery import render_gallery
 

@@ -3,8 +3,8 @@
 import numpy as np
 
 from misalignlab.data.loaders.fashion_mnist import make_fashion_pairs
+from misalignlab.data.loaders.fashion_noise import inject_fashion
 from misalignlab.detect.slots import fashion_schema
-from misalignlab.evaluate.fashion_noise import inject_fashion
 
 
 def test_injected_fashion_captions_match_their_truth():

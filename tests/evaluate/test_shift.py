@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.scenes import sample_factors
-from misalignlab.evaluate.shift import FactorShift, apply_shifts
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.render import sample_factors
+from misalignlab.data.scenes.shift import FactorShift, apply_shifts
 
 
 def test_follow_shift_plants_the_correlation_and_keeps_the_task_factor():

@@ -195,9 +195,9 @@ TINY_SETS = [
 
 
 def test_cli_pilot_on_a_render_folder_and_on_a_user_manifest(tmp_path):
-    from misalignlab.data.factors import SceneCfg
-    from misalignlab.data.inject import InjectionCfg
-    from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
+    from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
+    from misalignlab.data.scenes.factors import SceneCfg
+    from misalignlab.data.scenes.inject import InjectionCfg
 
     pairs = make_scene_pairs(
         60,

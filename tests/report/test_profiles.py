@@ -89,9 +89,9 @@ def test_same_folder_names_get_their_parent(tmp_path):
 
 
 def test_profiles_cli_on_a_real_diagnose_run(two_runs, tmp_path, capsys):
-    from misalignlab.data.factors import SceneCfg
-    from misalignlab.data.inject import InjectionCfg
-    from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
+    from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
+    from misalignlab.data.scenes.factors import SceneCfg
+    from misalignlab.data.scenes.inject import InjectionCfg
 
     pairs = make_scene_pairs(40, SceneCfg(size=32), InjectionCfg(outlier_rate=0.2, drop_rate=0.2), seed=0)
     data = write_dataset_folder(pairs, tmp_path / "data")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from misalignlab.data.captions import parse_caption
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.data.scene_dataset import make_scene_pairs
+from misalignlab.data.scenes.captions import parse_caption
+from misalignlab.data.scenes.dataset import make_scene_pairs
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.models.losses import ClipInfoNCE
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.embrace import content_groups, multipositive_targets, rewrite_caption

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from misalignlab.cli import main
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
+from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.models.losses import LOSSES, ClipInfoNCE
 from misalignlab.train.distributed import LOCAL, Dist, GlobalBatchNorm, convert_batchnorm, current, shard_mean
 

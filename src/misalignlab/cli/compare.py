@@ -12,9 +12,9 @@ from misalignlab.cli import app, invoked_argv
 from misalignlab.compare_lab import run_compare
 from misalignlab.compare_presets import SCENARIOS, Scenario, compare_config
 from misalignlab.config import with_overrides
-from misalignlab.data.scene_dataset import ScenePairs, read_dataset_folder
+from misalignlab.data.scenes.dataset import ScenePairs, read_dataset_folder
+from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.detect.backbones import BACKBONE_HELP
-from misalignlab.evaluate.shift import FactorShift
 from misalignlab.strategies import STRATEGIES
 
 

@@ -13,9 +13,9 @@ import typer
 from rich.progress import Progress
 
 from misalignlab.cli import app
-from misalignlab.data.factors import FACTOR_NAMES, SceneCfg
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.data.scene_dataset import make_scene_pairs, write_dataset_folder
+from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
+from misalignlab.data.scenes.factors import FACTOR_NAMES, SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg
 
 
 def _names(text: str) -> tuple[str, ...]:

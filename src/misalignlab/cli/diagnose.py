@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from misalignlab.cli import app
 from misalignlab.config import with_overrides
-from misalignlab.data.ingest import IngestCfg, open_pairs
+from misalignlab.data.ingest.stream import IngestCfg, open_pairs
 from misalignlab.detect.backbones import BACKBONE_HELP, parse_backbone
 from misalignlab.detect.base import parse_detector_spec
 from misalignlab.detect.pipeline import DiagnoseCfg, run_diagnosis

@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from misalignlab.config import to_dict
-from misalignlab.data.image_store import update_hash, update_text_hash
+from misalignlab.data.ingest.image_store import update_hash, update_text_hash
 from misalignlab.registry import Registry
 from misalignlab.runs import atomic_write_bytes
 

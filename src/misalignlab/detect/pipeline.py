@@ -2,9 +2,9 @@
 
 :func:`diagnose_pairs` works on pairs (images in memory or a memmap store) and returns a
 :class:`Diagnosis` (a per-pair table and a summary); :func:`run_diagnosis` reads a user dataset through
-:func:`~misalignlab.data.ingest.open_pairs` (bad rows quarantined), diagnoses it and writes
+:func:`~misalignlab.data.ingest.stream.open_pairs` (bad rows quarantined), diagnoses it and writes
 ``pairs.parquet``, ``summary.json`` and ``gallery.html`` to the output folder. Decoded images
-(:mod:`~misalignlab.data.image_store`), embeddings and the fold models are cached under
+(:mod:`~misalignlab.data.ingest.image_store`), embeddings and the fold models are cached under
 ``<out>/cache`` unless another cache folder is given.
 Progress is reported through an optional ``progress(stage, done, total)`` callable; this module
 prints nothing.
@@ -177,13 +177,13 @@ def summarise(
 def run_diagnosis(
     stream: Any, cfg: DiagnoseCfg, out: Path, cache_dir: Path | None = None, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Diagnose an opened :class:`~misalignlab.data.ingest.PairStream` and write the outputs to ``out``.
+    """Diagnose an opened :class:`~misalignlab.data.ingest.stream.PairStream` and write the outputs to ``out``.
 
     Returns the summary (also written to ``summary.json``), with the ingest counts under ``ingest``.
     Under ``torchrun`` the fold models are shared out over the ranks (:mod:`~misalignlab.detect.folds`)
     and rank 0 alone scores and writes; the other ranks return an empty dict.
     """
-    from misalignlab.data.image_store import store_pairs
+    from misalignlab.data.ingest.image_store import store_pairs
     from misalignlab.report.gallery import write_gallery
 
     out = Path(out)

@@ -84,7 +84,7 @@ class SlotSchema:
 
 def scene_schema() -> SlotSchema:
     """The rendered scenes' vocabulary (synonyms map to their value word)."""
-    from misalignlab.data.captions import vocabulary
+    from misalignlab.data.scenes.captions import vocabulary
 
     return SlotSchema(vocabulary(), source="scenes")
 

@@ -2,7 +2,7 @@
 
 Rendered scenes: each kind (incomplete, wrong, unrelated) alone and the three mixed in equal
 shares, at every rate in ``cfg.rates``. Fashion-MNIST: the three kinds mixed at
-``cfg.fashion_rate`` (:mod:`misalignlab.evaluate.fashion_noise`), typed with
+``cfg.fashion_rate`` (:mod:`misalignlab.data.loaders.fashion_noise`), typed with
 ``cfg.fashion_typing`` (its two-valued tone/size slots need a lower per-slot z threshold: a
 wrong binary word sits at the mirror image of the aligned margins, about 2 robust z away; the
 other type thresholds are calibrated on the data, see :mod:`misalignlab.detect.calibrate`). Every setting is diagnosed with
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from misalignlab.data.factors import SceneCfg
-from misalignlab.data.inject import InjectionCfg
+from misalignlab.data.scenes.factors import SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
@@ -136,7 +136,7 @@ def explanation_hits(diag: Diagnosis, true_kind: np.ndarray, true_slots: list[se
 
 
 def scene_setting(cfg: DetectBenchCfg, setting: str, rate: float, cache: Path, progress: Callable | None) -> list[dict]:
-    from misalignlab.data.scene_dataset import make_scene_pairs
+    from misalignlab.data.scenes.dataset import make_scene_pairs
 
     pairs = make_scene_pairs(cfg.n, SceneCfg(size=cfg.image_size), scene_injection(setting, rate), cfg.seed)
     ids = [f"scene{i:06d}" for i in range(len(pairs))]
@@ -156,7 +156,7 @@ def scene_setting(cfg: DetectBenchCfg, setting: str, rate: float, cache: Path, p
 
 def fashion_setting(cfg: DetectBenchCfg, cache: Path, progress: Callable | None) -> list[dict]:
     from misalignlab.data.loaders.fashion_mnist import fashion_mnist_pairs
-    from misalignlab.evaluate.fashion_noise import inject_fashion
+    from misalignlab.data.loaders.fashion_noise import inject_fashion
 
     full = fashion_mnist_pairs("train")
     keep = np.random.default_rng(cfg.seed).choice(len(full), min(cfg.fashion_n, len(full)), replace=False)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from misalignlab.data.factors import SEMANTIC, check_factor_names
+from misalignlab.data.scenes.factors import SEMANTIC, check_factor_names
+from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.detect.backbones import parse_backbone
-from misalignlab.evaluate.shift import FactorShift
 from misalignlab.models.pair_model import ModelCfg
 
 

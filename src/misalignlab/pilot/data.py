@@ -6,7 +6,7 @@ Two kinds of data:
   factors and clean captions are known, so a cleaning run can *correct* the flagged captions (as a
   person would) and a model is scored by linear probes of the task factors on freshly rendered
   test scenes, in distribution and under the declared deployment shift;
-- **user** pairs (any folder :func:`~misalignlab.data.ingest.open_pairs` reads): nothing is known,
+- **user** pairs (any folder :func:`~misalignlab.data.ingest.stream.open_pairs` reads): nothing is known,
   so cleaning is simulated by *removing* the flagged pairs (a lower bound on the gain of fixing
   them) and a model is scored by image→text retrieval R@1 on held-out pairs that the diagnosis
   typed aligned (the cleanest test set the data offers).
@@ -21,8 +21,8 @@ import numpy as np
 
 from misalignlab.compare_lab import EvalSets, evaluate_model, render_split
 from misalignlab.compare_presets import Scenario
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.data.scene_dataset import ScenePairs
+from misalignlab.data.scenes.dataset import ScenePairs
+from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.evaluate.downstream_tasks import retrieval_metrics
 from misalignlab.models.pair_model import ImageTextModel
 from misalignlab.pilot.config import PilotCfg, PilotTask

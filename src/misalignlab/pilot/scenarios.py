@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from misalignlab.compare_presets import _SCENE, Scenario
-from misalignlab.data.inject import InjectionCfg
-from misalignlab.evaluate.shift import FactorShift
+from misalignlab.data.scenes.inject import InjectionCfg
+from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.pilot.config import CostModel, PilotCfg, PilotTask
 from misalignlab.registry import Registry
 

@@ -9,7 +9,7 @@
   whatever the template or synonyms) are positives too: soft targets spread evenly over the
   same-content pairs of the batch, so no equal-content caption is pushed away as a negative.
 
-Captions are read with the rendered-scene slot vocabulary (:mod:`misalignlab.data.captions`).
+Captions are read with the rendered-scene slot vocabulary (:mod:`misalignlab.data.scenes.captions`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from misalignlab.data.captions import build_caption, caption_slots, parse_caption, written_word
-from misalignlab.data.factors import FACTORS, SEMANTIC, check_factor_names
+from misalignlab.data.scenes.captions import build_caption, caption_slots, parse_caption, written_word
+from misalignlab.data.scenes.factors import FACTORS, SEMANTIC, check_factor_names
 from misalignlab.detect.base import DetectionResult
 from misalignlab.models.losses import ContrastiveLoss
 from misalignlab.strategies.base import STRATEGIES, PairSet, Strategy

@@ -1,7 +1,7 @@
 """Loaders for the benchmark datasets: MPI3D-Complex, Multimodal3DIdent and Fashion-MNIST.
 
 All read local files only (nothing is downloaded) and never unpickle. User datasets go through
-:mod:`misalignlab.data.ingest` instead.
+:mod:`misalignlab.data.ingest.stream` instead.
 """
 
 from misalignlab.data.loaders.fashion_mnist import (

@@ -3,7 +3,7 @@
 Sources: a manifest (CSV, JSONL or parquet) naming image files under a dataset root, or
 webdataset tar shards (``KEY.jpg|png`` + ``KEY.txt``). Pairs come out as :class:`PairChunk` s of
 ``chunk_size``, so a million pairs never sit in memory at once. Every bad row is quarantined with
-its file, line and reason (see :mod:`misalignlab.data.quarantine`) and the run goes on; only an
+its file, line and reason (see :mod:`misalignlab.data.ingest.quarantine`) and the run goes on; only an
 unreadable manifest or a dataset without a single valid pair raises :class:`IngestError`.
 
 Untrusted input: image paths are resolved (symlinks, ``..``) and refused outside the root, files
@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from misalignlab.data.images import ImageCfg, decode_image, thumbnail_array
-from misalignlab.data.manifests import (
+from misalignlab.data.ingest.images import ImageCfg, decode_image, thumbnail_array
+from misalignlab.data.ingest.manifests import (
     MANIFEST_EXTS,
     Columns,
     IngestError,
@@ -41,8 +41,8 @@ from misalignlab.data.manifests import (
     iter_parquet,
     iter_tar,
 )
-from misalignlab.data.quarantine import DUPLICATE_ID, IMAGE_MISSING, IMAGE_UNREADABLE, PairError, Quarantine
-from misalignlab.data.validate import check_caption, pair_id, read_file, resolve_inside
+from misalignlab.data.ingest.quarantine import DUPLICATE_ID, IMAGE_MISSING, IMAGE_UNREADABLE, PairError, Quarantine
+from misalignlab.data.ingest.validate import check_caption, pair_id, read_file, resolve_inside
 
 __all__ = [
     "EmptyDatasetError",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from misalignlab.data.factors import FACTORS
+from misalignlab.data.scenes.factors import FACTORS
 
 
 @dataclass(frozen=True)

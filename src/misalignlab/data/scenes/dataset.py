@@ -28,9 +28,9 @@ import pandas as pd
 from PIL import Image
 
 from misalignlab.config import from_dict, to_dict
-from misalignlab.data.factors import FACTOR_NAMES, SceneCfg
-from misalignlab.data.inject import InjectionCfg, inject
-from misalignlab.data.scenes import render, sample_factors
+from misalignlab.data.scenes.factors import FACTOR_NAMES, SceneCfg
+from misalignlab.data.scenes.inject import InjectionCfg, inject
+from misalignlab.data.scenes.render import render, sample_factors
 from misalignlab.runs import atomic_write_bytes, atomic_write_text, write_json
 
 JSON_COLUMNS = ("stated", "dropped", "changed")
@@ -50,7 +50,7 @@ class ScenePairs:
     factors : pandas.DataFrame
         ``(N, n_factors)`` true factor codes / values, index ``0 .. N-1``.
     truth : pandas.DataFrame
-        Per-pair injection truth, see :func:`misalignlab.data.inject.inject`.
+        Per-pair injection truth, see :func:`misalignlab.data.scenes.inject.inject`.
     scene_cfg, inj_cfg : SceneCfg, InjectionCfg
         The configs that made the pairs.
     seed : int

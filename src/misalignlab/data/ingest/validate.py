@@ -1,7 +1,7 @@
 """Row-level checks for ingestion: path containment, caption text, ids, bounded file reads.
 
-Each check returns clean values or raises :class:`~misalignlab.data.quarantine.PairError` with a
-reason code; none of them stops a run. Used by :mod:`misalignlab.data.ingest`.
+Each check returns clean values or raises :class:`~misalignlab.data.ingest.quarantine.PairError` with a
+reason code; none of them stops a run. Used by :mod:`misalignlab.data.ingest.stream`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from misalignlab.data.manifests import RawRow
-from misalignlab.data.quarantine import (
+from misalignlab.data.ingest.manifests import RawRow
+from misalignlab.data.ingest.quarantine import (
     CAPTION_EMPTY,
     CAPTION_NOT_TEXT,
     CAPTION_NOT_UTF8,

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from misalignlab.data.captions import TEMPLATES, build_caption, written_word
-from misalignlab.data.factors import FACTORS, SEMANTIC, SceneCfg, check_factor_names
+from misalignlab.data.scenes.captions import TEMPLATES, build_caption, written_word
+from misalignlab.data.scenes.factors import FACTORS, SEMANTIC, SceneCfg, check_factor_names
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class InjectionCfg:
         Write synonyms (chosen per pair and slot) instead of always the value word.
     n_templates : int
         Templates drawn from (uniformly, per pair): the first ``n_templates`` of
-        :data:`~misalignlab.data.captions.TEMPLATES`.
+        :data:`~misalignlab.data.scenes.captions.TEMPLATES`.
     """
 
     omit: tuple[str, ...] = ()
@@ -98,7 +98,7 @@ def inject(
     Parameters
     ----------
     factors : pandas.DataFrame
-        Factor codes, as from :func:`~misalignlab.data.scenes.sample_factors`.
+        Factor codes, as from :func:`~misalignlab.data.scenes.render.sample_factors`.
     scene : SceneCfg
         Which factors are active (inactive ones are never stated).
     cfg : InjectionCfg

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from misalignlab.data.factors import FACTORS, SEMANTIC
+from misalignlab.data.scenes.factors import FACTORS, SEMANTIC
 
 TEMPLATES: tuple[tuple[str, ...], ...] = (
     ("a", "{defect}", "{size}", "{colour}", "{shape}", "at the {pos_y} {pos_x}", "on a {background} belt"),

@@ -4,8 +4,8 @@ Each scene shows one machine part on a conveyor belt. A factor is either *discre
 value words, stored as integer codes) or *continuous* (a float in ``[0, 1)``), and either
 *semantic* (captions may state it, ``s`` in the paper's notation) or *image-only* (``m_x``:
 captions never state it). This module holds only the specs, the RGB palettes and
-:class:`SceneCfg`; sampling and drawing live in :mod:`misalignlab.data.scenes`, words and
-templates in :mod:`misalignlab.data.captions`.
+:class:`SceneCfg`; sampling and drawing live in :mod:`misalignlab.data.scenes.render`, words and
+templates in :mod:`misalignlab.data.scenes.captions`.
 
 Value words are unique across all factors (``grey`` is a belt, never a part colour), so a
 caption word identifies its slot without context.

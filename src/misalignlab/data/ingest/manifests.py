@@ -2,7 +2,7 @@
 
 Each reader yields :class:`RawRow` s one at a time (CSV and JSONL line by line, parquet by record
 batches, tar member by member), with the line number a user would look at. Rows are *not*
-validated here beyond what the format needs; :mod:`misalignlab.data.ingest` does that. A reader
+validated here beyond what the format needs; :mod:`misalignlab.data.ingest.stream` does that. A reader
 raises :class:`IngestError` only when the manifest as a whole cannot be read (missing file,
 unparseable format, missing required column).
 """
@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from misalignlab.data.quarantine import IMAGE_TOO_LARGE, MALFORMED_ROW, SHARD_TRUNCATED
+from misalignlab.data.ingest.quarantine import IMAGE_TOO_LARGE, MALFORMED_ROW, SHARD_TRUNCATED
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
 MANIFEST_EXTS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".tar": "tar"}

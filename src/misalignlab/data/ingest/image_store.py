@@ -1,6 +1,6 @@
 """A disk-backed store of decoded images, so ingesting a million pairs never holds them in memory.
 
-:func:`store_pairs` drains a :class:`~misalignlab.data.ingest.PairStream` chunk by chunk: each
+:func:`store_pairs` drains a :class:`~misalignlab.data.ingest.stream.PairStream` chunk by chunk: each
 chunk's decoded images are appended to a ``.npy`` file in the run's cache folder and dropped, so
 peak memory grows with ``chunk_size``, not with the number of pairs. Only ids, captions and
 source rows (a few hundred bytes per pair) are kept as lists. The images come back as a
@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from misalignlab.data.ingest import PairChunk, SourceRow
+    from misalignlab.data.ingest.stream import PairChunk, SourceRow
 
 __all__ = ["HEADER_BYTES", "StoredPairs", "open_store", "store_pairs", "update_hash", "update_text_hash"]
 
 log = logging.getLogger(__name__)
-STORE_FORMAT = b"misalignlab.data.image_store/1"
+STORE_FORMAT = b"misalignlab.data.ingest.image_store/1"
 # A fixed-size .npy header, reserved before the pair count is known and filled in at the end; 128
 # bytes hold the shape of any dataset and keep the data 64-byte aligned, as numpy's own writer does.
 HEADER_BYTES = 128
@@ -103,7 +103,7 @@ class StoredPairs:
 def store_pairs(
     chunks: Iterable[PairChunk], folder: Path, on_chunk: Callable[[int], None] | None = None
 ) -> StoredPairs:
-    """Drain ``chunks`` (an opened :class:`~misalignlab.data.ingest.PairStream`) into ``folder``.
+    """Drain ``chunks`` (an opened :class:`~misalignlab.data.ingest.stream.PairStream`) into ``folder``.
 
     Parameters
     ----------

@@ -5,7 +5,7 @@ its source file, the line a user would look at, its id when known, a reason code
 run goes on. Records are spooled to a temporary file beside the final one and renamed into place at
 the end, so a million bad rows never sit in memory and a killed run never leaves a half-written file.
 
-This module does not decide what is bad; :mod:`misalignlab.data.ingest` does.
+This module does not decide what is bad; :mod:`misalignlab.data.ingest.stream` does.
 """
 
 from __future__ import annotations

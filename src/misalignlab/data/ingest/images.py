@@ -1,6 +1,6 @@
 """Decode untrusted image bytes to model-ready RGB arrays and report thumbnails.
 
-Every failure is turned into a :class:`~misalignlab.data.quarantine.PairError` with a reason code,
+Every failure is turned into a :class:`~misalignlab.data.ingest.quarantine.PairError` with a reason code,
 so one bad file never stops an ingestion run. Size limits guard against decompression bombs.
 This module reads bytes it is given; it does not decide which files may be opened.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from misalignlab.data.quarantine import IMAGE_TOO_LARGE, IMAGE_UNREADABLE, PairError
+from misalignlab.data.ingest.quarantine import IMAGE_TOO_LARGE, IMAGE_UNREADABLE, PairError
 
 FITS = ("crop", "stretch")
 # Only common raster formats are parsed: PIL's rarer plugins (EPS calls Ghostscript) are attack surface.

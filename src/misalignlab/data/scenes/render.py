@@ -1,7 +1,7 @@
 """Sample scene factors and render them to images, vectorised over images.
 
 :func:`sample_factors` draws a factor table (independent, or with the causal links of
-:data:`~misalignlab.data.factors.CAUSAL_LINKS`); :func:`render` draws it. Drawing works on a
+:data:`~misalignlab.data.scenes.factors.CAUSAL_LINKS`); :func:`render` draws it. Drawing works on a
 small patch around each part: pixel coordinates are rotated into the part's unit frame, a
 signed distance per shape gives an anti-aliased mask, defects are masks in the same frame, and
 lighting (a diagonal brightness gradient) and texture (grain on 2×2 blocks from a counter-based
@@ -9,7 +9,7 @@ hash of seed, row label and block) are applied to the whole image. Images are pr
 chunks, looping only over shape, defect and grid-cell groups, never over images. The same seed and rows give the same bytes whatever the chunking, and a
 row renders the same alone or in a batch (grain is keyed by the row's index label).
 
-This module does not write files or captions; see :mod:`~misalignlab.data.scene_dataset`.
+This module does not write files or captions; see :mod:`~misalignlab.data.scenes.dataset`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import functools
 import numpy as np
 import pandas as pd
 
-from misalignlab.data import factors as F
-from misalignlab.data.shapes import ANCHORS, DEFECT_ADD, DEFECT_FNS, DEFECT_MUL, SHAPE_FNS
+from misalignlab.data.scenes import factors as F
+from misalignlab.data.scenes.shapes import ANCHORS, DEFECT_ADD, DEFECT_FNS, DEFECT_MUL, SHAPE_FNS
 
 CHUNK = 128  # images per chunk: 6 MB of float32 rows, measured best for 64×64 (2 MB L2, shared L3)
 
@@ -40,7 +40,7 @@ def sample_factors(n: int, cfg: F.SceneCfg, rng: np.random.Generator) -> pd.Data
     Returns
     -------
     pandas.DataFrame
-        One column per factor in :data:`~misalignlab.data.factors.FACTOR_NAMES` order: int64
+        One column per factor in :data:`~misalignlab.data.scenes.factors.FACTOR_NAMES` order: int64
         codes for discrete factors, float64 in ``[0, 1)`` for continuous ones; inactive factors
         hold their default. Index ``0 .. n-1``.
     """
