@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,84 +25,27 @@ import numpy as np
 import pandas as pd
 import torch
 
-from misalignlab.compare_presets import CompareCfg, Scenario
+from misalignlab.compare_presets import CompareCfg
 from misalignlab.config import to_dict
-from misalignlab.data.scenes.captions import TEMPLATES, build_caption
 from misalignlab.data.scenes.dataset import ScenePairs
-from misalignlab.data.scenes.factors import FACTORS
-from misalignlab.data.scenes.inject import InjectionCfg, inject
-from misalignlab.data.scenes.render import render, sample_factors
-from misalignlab.data.scenes.shift import FactorShift, apply_shifts
+from misalignlab.data.scenes.scenarios import Scenario, eval_sets, render_split
 from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.base import DetectionResult
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import detection_metrics
-from misalignlab.evaluate.downstream_tasks import probe_metrics, retrieval_metrics, summarise_seeds, zero_shot_metrics
-from misalignlab.models.pair_model import ImageTextModel
+from misalignlab.evaluate.downstream_tasks import summarise_seeds
+from misalignlab.evaluate.scene_eval import evaluate_model
 from misalignlab.report.compare_plot import strategy_plot
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.fit import fit_strategy
 from misalignlab.train.callbacks import Checkpoint
-from misalignlab.train.imagetext import ImageTextCfg, embed
+from misalignlab.train.imagetext import ImageTextCfg
 from misalignlab.train.trainer import Callback, latest_checkpoint
 
 log = logging.getLogger(__name__)
 SPLITS = ("id", "ood")
-
-
-def render_split(n: int, scenario: Scenario, shifts: Sequence[FactorShift], seed: int, inj: InjectionCfg) -> ScenePairs:
-    """``n`` scenes of ``scenario.scene``, ``shifts`` applied to the sampled factors, rendered and captioned."""
-    factor_rng, caption_rng, shift_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-    factors = apply_shifts(sample_factors(n, scenario.scene, factor_rng), shifts, shift_rng)
-    images = render(factors, scenario.scene, seed)
-    captions, truth = inject(factors, scenario.scene, inj, caption_rng)
-    return ScenePairs(images, tuple(captions), factors, truth, scenario.scene, inj, seed)
-
-
-@dataclass(frozen=True, eq=False)
-class EvalSets:
-    """A probe-fitting split and the test splits (``id``, optionally ``ood``), all clean captions."""
-
-    fit: ScenePairs
-    tests: dict[str, ScenePairs]
-
-
-def eval_sets(scenario: Scenario, cfg: CompareCfg) -> EvalSets:
-    clean = InjectionCfg(omit=scenario.injection.omit, n_templates=scenario.injection.n_templates)
-    s = cfg.data_seed
-    tests = {"id": render_split(cfg.n_test, scenario, scenario.train_shifts, s + 2, clean)}
-    if scenario.ood_shifts is not None:
-        tests["ood"] = render_split(cfg.n_test, scenario, scenario.ood_shifts, s + 3, clean)
-    return EvalSets(render_split(cfg.n_fit, scenario, scenario.train_shifts, s + 1, clean), tests)
-
-
-@torch.no_grad()
-def prompt_codes(model: ImageTextModel, factor: str) -> np.ndarray:
-    """One text code per value of ``factor`` (C, D): unit codes of "a <value>" in every template, averaged."""
-    codes = []
-    for value in FACTORS[factor].values:
-        texts = [build_caption({factor: value}, t).text for t in range(len(TEMPLATES))]
-        z = model.encode_text(model.tokenize(texts)).float()
-        codes.append(torch.nn.functional.normalize(z, dim=-1).mean(0))
-    return torch.stack(codes).numpy()
-
-
-def evaluate_model(model: ImageTextModel, sets: EvalSets, tasks: Sequence[str]) -> dict[str, float]:
-    """Flat metrics ``<split>/probe/<f>/linear/acc``, ``<split>/zeroshot/<f>/acc1``, ``<split>/rsum`` …"""
-    z_fit, _ = embed(model, sets.fit.images, sets.fit.captions)
-    prompts = {f: prompt_codes(model, f) for f in tasks}
-    out: dict[str, float] = {}
-    for split, data in sets.tests.items():
-        img, txt = embed(model, data.images, data.captions)
-        row = retrieval_metrics(img, txt)
-        for f in tasks:
-            y_fit, y_test = sets.fit.factors[f].to_numpy(), data.factors[f].to_numpy()
-            row |= probe_metrics(z_fit, y_fit, img, y_test, f)
-            row |= zero_shot_metrics(img, prompts[f], y_test, f)
-        out |= {f"{split}/{k}": v for k, v in row.items()}
-    return out
 
 
 def detect_training_pairs(
@@ -132,8 +75,8 @@ def detect_training_pairs(
     return found, quality
 
 
-def strategy_kwargs(scenario: Scenario, name: str, options: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return dict(scenario.strategy_kwargs.get(name, {})) | dict(options.get(name, {}))
+def strategy_kwargs(cfg: CompareCfg, name: str, options: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return dict(cfg.strategy_kwargs.get(name, {})) | dict(options.get(name, {}))
 
 
 def _done(path: Path) -> set[tuple[str, int]]:
@@ -157,7 +100,7 @@ def run_compare(
     ``train_pairs`` replaces the scenario's rendered training pairs (a dataset folder).
     """
     options = dict(options or {})
-    built = {name: build_strategy(name, **strategy_kwargs(scenario, name, options)) for name in strategies}
+    built = {name: build_strategy(name, **strategy_kwargs(cfg, name, options)) for name in strategies}
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     config = {
@@ -172,7 +115,8 @@ def run_compare(
     data = train_pairs or render_split(cfg.n_train, scenario, scenario.train_shifts, cfg.data_seed, scenario.injection)
     template = data.truth["template"].to_numpy() if "template" in data.truth else None
     pairs = PairSet.build(data.images, data.captions, template)
-    sets = eval_sets(replace(scenario, scene=data.scene_cfg), cfg)
+    tests = {"id": scenario.train_shifts} | ({"ood": scenario.ood_shifts} if scenario.ood_shifts is not None else {})
+    sets = eval_sets(replace(scenario, scene=data.scene_cfg), cfg.n_fit, cfg.n_test, cfg.data_seed, tests)
     found = None
     pending = [name for name in built for k in range(cfg.seeds) if (name, k) not in done]
     if any(built[name].needs_scores for name in pending):

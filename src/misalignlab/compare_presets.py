@@ -16,19 +16,16 @@ default settings. Two presets reproduce the paper's practical guidance (paper.md
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from misalignlab.data.scenes.factors import SceneCfg
 from misalignlab.data.scenes.inject import InjectionCfg
+from misalignlab.data.scenes.scenarios import SMALL_SCENE, Scenario
 from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.registry import Registry
 from misalignlab.train.imagetext import LossCfg
 from misalignlab.train.trainer import TrainCfg
-
-SCENE_FACTORS = ("shape", "colour", "size", "background", "rotation")
 
 
 def _default_strategy_kwargs() -> dict[str, dict[str, Any]]:
@@ -39,19 +36,6 @@ def _default_strategy_kwargs() -> dict[str, dict[str, Any]]:
         "augment": {"omit": {"background": 1.0}},
         "multipositive": {},
     }
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """Training and test distributions of one comparison (see module docstring)."""
-
-    name: str
-    scene: SceneCfg
-    injection: InjectionCfg = field(default_factory=InjectionCfg)
-    train_shifts: tuple[FactorShift, ...] = ()
-    ood_shifts: tuple[FactorShift, ...] | None = None  # None: no OOD test set
-    tasks: tuple[str, ...] = ("shape",)
-    strategy_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=_default_strategy_kwargs)
 
 
 @dataclass(frozen=True)
@@ -71,6 +55,7 @@ class CompareCfg:
     threads: int = 1  # torch threads; 0 = torch's default
     checkpoint_every: int = 250  # steps between checkpoints of each (strategy, seed) model (resume after a kill)
     backbone: str = "scratch"  # the detector's embeddings: scratch | text:minilm | hf:PATH (detect.backbones)
+    strategy_kwargs: dict[str, dict[str, Any]] = field(default_factory=_default_strategy_kwargs)
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or min(self.n_train, self.n_fit, self.n_test) < 2 or self.detect_steps < 1:
@@ -83,16 +68,18 @@ class CompareCfg:
 
 
 SCENARIOS: Registry[Scenario] = Registry("compare preset")
-_SCENE = SceneCfg(size=32, factors=SCENE_FACTORS)
 SCENARIOS.register("perturb-shape")(
     Scenario(
-        "perturb-shape", _SCENE, InjectionCfg(perturb={"shape": 0.3}), ood_shifts=(FactorShift("background", value=2),)
+        "perturb-shape",
+        SMALL_SCENE,
+        InjectionCfg(perturb={"shape": 0.3}),
+        ood_shifts=(FactorShift("background", value=2),),
     )
 )
 SCENARIOS.register("shift-background")(
     Scenario(
         "shift-background",
-        _SCENE,
+        SMALL_SCENE,
         train_shifts=(FactorShift("background", "shape", offset=0, strength=0.9),),
         ood_shifts=(FactorShift("background", "shape", offset=1, strength=1.0),),
     )
@@ -100,7 +87,7 @@ SCENARIOS.register("shift-background")(
 SCENARIOS.register("tiny")(
     Scenario(
         "tiny",
-        _SCENE,
+        SMALL_SCENE,
         InjectionCfg(perturb={"shape": 0.3}),
         train_shifts=(FactorShift("background", "shape", strength=0.9),),
         ood_shifts=(FactorShift("background", "shape", offset=1),),

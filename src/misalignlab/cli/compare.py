@@ -10,9 +10,10 @@ import typer
 
 from misalignlab.cli import app, invoked_argv
 from misalignlab.compare_lab import run_compare
-from misalignlab.compare_presets import SCENARIOS, Scenario, compare_config
+from misalignlab.compare_presets import SCENARIOS, compare_config
 from misalignlab.config import with_overrides
 from misalignlab.data.scenes.dataset import ScenePairs, read_dataset_folder
+from misalignlab.data.scenes.scenarios import Scenario
 from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.detect.backbones import BACKBONE_HELP
 from misalignlab.strategies import STRATEGIES
@@ -51,7 +52,6 @@ def _folder_scenario(folder: Path, preset: str, ood: list[str]) -> tuple[Scenari
         (),
         tuple(shifts) or None,
         base.tasks,
-        base.strategy_kwargs,
     )
     return scenario, pairs
 

@@ -33,10 +33,10 @@ def read_task(path: Path) -> PilotTask:
 
 def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, image_size: int, out: Path):  # noqa: ANN202
     """(PilotData, rendering Scenario or None) for the built-in data, a render folder or a user dataset."""
-    from misalignlab.compare_presets import Scenario
     from misalignlab.data.ingest.image_store import store_pairs
     from misalignlab.data.ingest.stream import IngestCfg, open_pairs
     from misalignlab.data.scenes.dataset import read_dataset_folder
+    from misalignlab.data.scenes.scenarios import Scenario
 
     if data is None:
         scenario = PILOT_SCENARIOS.get(scenario_name).scenario

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from misalignlab.compare_lab import EvalSets, evaluate_model, render_split
-from misalignlab.compare_presets import Scenario
 from misalignlab.data.scenes.dataset import ScenePairs
-from misalignlab.data.scenes.inject import InjectionCfg
+from misalignlab.data.scenes.scenarios import Scenario, eval_sets, render_split
 from misalignlab.evaluate.downstream_tasks import retrieval_metrics
+from misalignlab.evaluate.scene_eval import evaluate_model
 from misalignlab.models.pair_model import ImageTextModel
 from misalignlab.pilot.config import PilotCfg, PilotTask
 from misalignlab.strategies import PairSet
@@ -107,17 +106,13 @@ def scene_evaluator(scenario: Scenario, task: PilotTask, cfg: PilotCfg) -> tuple
     The deciding metric is the mean linear-probe accuracy of the task factors on the ``id`` split,
     or on the ``ood`` split when the task declares a deployment shift.
     """
-    clean = InjectionCfg(omit=scenario.injection.omit, n_templates=scenario.injection.n_templates)
     train_shifts = task.train_shifts or scenario.train_shifts
-    s = cfg.data_seed
-    tests = {"id": render_split(cfg.n_test, scenario, train_shifts, s + 2, clean)}
-    if task.deploy_shifts:
-        tests["ood"] = render_split(cfg.n_test, scenario, task.deploy_shifts, s + 3, clean)
-    sets = EvalSets(render_split(cfg.n_fit, scenario, train_shifts, s + 1, clean), tests)
+    tests = {"id": train_shifts} | ({"ood": task.deploy_shifts} if task.deploy_shifts else {})
+    sets = eval_sets(scenario, cfg.n_fit, cfg.n_test, cfg.data_seed, tests, train_shifts)
 
     def evaluate(model: ImageTextModel) -> dict[str, float]:
         found = evaluate_model(model, sets, task.tasks)
-        for split in tests:
+        for split in sets.tests:
             accs = [found[f"{split}/probe/{f}/linear/acc"] for f in task.tasks]
             found[f"{split}/task_acc"] = float(np.mean(accs))
         return found

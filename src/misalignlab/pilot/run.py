@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from misalignlab.compare_presets import Scenario
 from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import update_hash, update_text_hash
+from misalignlab.data.scenes.scenarios import Scenario
 from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs

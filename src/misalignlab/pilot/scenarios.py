@@ -1,7 +1,7 @@
 """Built-in pilot scenarios: rendered production-line data whose best decision can be checked.
 
-Each :class:`PilotScenario` is a training distribution with planted misalignment (a compare
-:class:`~misalignlab.compare_presets.Scenario`), the task the model is for and the money. The
+Each :class:`PilotScenario` is a training distribution with planted misalignment (a
+:class:`~misalignlab.data.scenes.scenarios.Scenario`), the task the model is for and the money. The
 ``default`` one is what ``misalignlab pilot`` runs with no data (the ``make demo`` job). The
 others are the decision check of ``RESULTS.md``: each is run once at full budget (every option,
 more steps and seeds) to learn its best decision, then by the pilot within its budget.
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from misalignlab.compare_presets import _SCENE, Scenario
 from misalignlab.data.scenes.inject import InjectionCfg
+from misalignlab.data.scenes.scenarios import SMALL_SCENE, Scenario
 from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.pilot.config import CostModel, PilotCfg, PilotTask
 from misalignlab.registry import Registry
@@ -42,7 +42,7 @@ PILOT_SCENARIOS: Registry[PilotScenario] = Registry("pilot scenario")
 
 def _add(name: str, injection: InjectionCfg, task: PilotTask, cost: CostModel, expected: str) -> None:
     shifts = task.train_shifts
-    PILOT_SCENARIOS.register(name)(PilotScenario(Scenario(name, _SCENE, injection, shifts), task, cost, expected))
+    PILOT_SCENARIOS.register(name)(PilotScenario(Scenario(name, SMALL_SCENE, injection, shifts), task, cost, expected))
 
 
 _SHAPE = PilotTask(tasks=("shape",))
