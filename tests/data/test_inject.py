@@ -11,8 +11,9 @@ import pytest
 from misalignlab.data.scenes.captions import TEMPLATES, parse_caption, vocabulary
 from misalignlab.data.scenes.dataset import make_scene_pairs
 from misalignlab.data.scenes.factors import FACTORS, IMAGE_ONLY, SEMANTIC, SceneCfg
-from misalignlab.data.scenes.inject import KINDS, InjectionCfg, inject
+from misalignlab.data.scenes.inject import InjectionCfg, inject
 from misalignlab.data.scenes.render import sample_factors
+from misalignlab.kinds import KINDS
 
 SCENE = SceneCfg()
 N = 3000

@@ -10,8 +10,8 @@ from misalignlab.evaluate.detection_metrics import (
     detection_metrics,
     precision_at_rate,
     type_metrics,
-    wilson_interval,
 )
+from misalignlab.stats import wilson_interval
 
 
 def test_auroc_and_auprc_match_sklearn_with_ties():

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from misalignlab.cli import main
-from misalignlab.evaluate.detection_metrics import wilson_interval
 from misalignlab.report.profiles import load_profile, load_profiles, profile_table, top_slots, write_profiles
+from misalignlab.stats import wilson_interval
 
 
 def _summary(folder, pairs, types, omitted, wrong, backend="scratch"):

@@ -24,8 +24,6 @@ from misalignlab.registry import Registry
 if TYPE_CHECKING:
     from misalignlab.detect.slots import SlotEvidence
 
-KINDS = ("aligned", "incomplete", "wrong", "unrelated")
-
 
 @dataclass(frozen=True)
 class Evidence:

@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 
 from misalignlab.config import to_dict
-from misalignlab.detect.base import KINDS, DetectionResult, PairView, build_detectors
+from misalignlab.detect.base import DetectionResult, PairView, build_detectors
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
 from misalignlab.detect.embeddings import EmbedCfg, PairEmbeddings, crossfit_embeddings
 from misalignlab.detect.explain import explanations
 from misalignlab.detect.slots import SlotSchema, cached_slot_evidence, fashion_schema, infer_schema, scene_schema
-from misalignlab.evaluate.detection_metrics import wilson_interval
+from misalignlab.kinds import KINDS
 from misalignlab.runs import atomic_write_bytes, write_json
+from misalignlab.stats import wilson_interval
 from misalignlab.train.distributed import current
 
 log = logging.getLogger(__name__)

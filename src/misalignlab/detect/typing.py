@@ -29,10 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from misalignlab.detect.base import KINDS, robust_z
+from misalignlab.detect.base import robust_z
 from misalignlab.detect.calibrate import slot_visibility, unrelated_probability
 from misalignlab.detect.knn import topk_cosine
 from misalignlab.detect.slots import SlotEvidence
+from misalignlab.kinds import KINDS, Kind
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,12 @@ def classify(
         p_unrelated = unrelated_probability(ev.pair_sim, image_emb, text_emb, fold, unstated, seed=cfg.seed)
     unrelated = (n_c >= cfg.unrelated_slots) | (p_unrelated > cfg.unrelated_p)
     kind = np.select(
-        [unrelated, n_c == 1, missing.any(axis=1)], [KINDS[3], KINDS[2], KINDS[1]], default=KINDS[0]
+        [unrelated, n_c == 1, missing.any(axis=1)], [Kind.UNRELATED, Kind.WRONG, Kind.INCOMPLETE], default=Kind.ALIGNED
     ).astype(f"<U{max(map(len, KINDS))}")
     better = np.full(len(kind), -1, dtype=np.int64)
     if image_emb is not None and text_emb is not None:
         for idx in groups:
-            sel = idx[kind[idx] == KINDS[3]]
+            sel = idx[kind[idx] == Kind.UNRELATED]
             if sel.size and len(idx) > 1:
                 pos = np.full(len(kind), -1, dtype=np.int64)
                 pos[idx] = np.arange(len(idx))

@@ -31,7 +31,8 @@ from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
-from misalignlab.evaluate.detection_metrics import KINDS, detection_metrics, type_metrics
+from misalignlab.evaluate.detection_metrics import detection_metrics, type_metrics
+from misalignlab.kinds import KINDS
 from misalignlab.registry import Registry
 from misalignlab.runs import atomic_write_text
 

@@ -8,12 +8,11 @@ AUPRC is average precision (the step-wise area, as in scikit-learn). Wilson inte
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
-KINDS = ("aligned", "incomplete", "wrong", "unrelated")
+from misalignlab.kinds import KINDS
 
 
 def auroc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -87,14 +86,3 @@ def type_metrics(pred: Sequence[str] | np.ndarray, true: Sequence[str] | np.ndar
     out["type/macro_f1"] = float(np.mean(f1s)) if f1s else float("nan")
     out["type/accuracy"] = float((pred == true).mean()) if len(true) else float("nan")
     return out
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95 % by default); (0, 1) when ``n`` is 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import matthews_corrcoef
 
 from misalignlab.evaluate.factor_probes import standardise
+from misalignlab.stats import t_interval
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -75,17 +75,6 @@ def probe_metrics(
         f"probe/{name}/linear/acc": float(np.mean(pred == np.asarray(y_test))),
         f"probe/{name}/linear/mcc": float(matthews_corrcoef(y_test, pred)),
     }
-
-
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of the two-sided t-interval: ``t_{(1+c)/2, n−1} · s / √n``; NaN half-width if n < 2."""
-    x = np.asarray([v for v in values if np.isfinite(v)], dtype=np.float64)
-    if x.size == 0:
-        return float("nan"), float("nan")
-    if x.size < 2:
-        return float(x.mean()), float("nan")
-    half = stats.t.ppf(0.5 + confidence / 2.0, df=x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return float(x.mean()), float(half)
 
 
 def summarise_seeds(rows: pd.DataFrame, by: Sequence[str], confidence: float = 0.95) -> pd.DataFrame:

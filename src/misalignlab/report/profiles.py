@@ -21,10 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from misalignlab.evaluate.detection_metrics import wilson_interval
+from misalignlab.kinds import KINDS
 from misalignlab.runs import atomic_write_text, write_json
+from misalignlab.stats import wilson_interval
 
-KINDS = ("aligned", "incomplete", "wrong", "unrelated")
 SECTIONS = ("type", "omitted", "wrong_slot")
 
 

@@ -30,8 +30,6 @@ from misalignlab.data.scenes.factors import FACTORS, SEMANTIC, SceneCfg, check_f
 
 log = logging.getLogger(__name__)
 
-KINDS = ("aligned", "incomplete", "wrong", "unrelated")
-
 
 @dataclass(frozen=True)
 class InjectionCfg:
