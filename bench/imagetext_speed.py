@@ -14,7 +14,7 @@ import torch
 
 from misalignlab.models.pair_model import ModelCfg, build_model
 from misalignlab.models.tokenizer import WordTokenizer
-from misalignlab.train.imagetext import ImageTextObjective, LossCfg, PairBatches
+from misalignlab.train.pairs import ImageTextObjective, LossCfg, PairBatches
 from misalignlab.train.trainer import Callback, TrainCfg, Trainer
 
 WORDS = "a small large red green blue yellow cube sphere cone ring top left right bottom on grey background".split()

@@ -26,8 +26,9 @@ import torch
 from torch import nn
 
 from misalignlab.models.losses import build_loss
-from misalignlab.simlab import build_settings, sweep_config
-from misalignlab.train.numeric import EncoderCfg, SimStack, clip_per_model
+from misalignlab.models.sim_stack import EncoderCfg, SimStack
+from misalignlab.train.sim import clip_per_model
+from misalignlab.workflows.sim import build_settings, sweep_config
 
 
 def _sync(device: str) -> None:

@@ -47,11 +47,11 @@ from misalignlab.data.scenes.render import sample_factors  # noqa: E402
 from misalignlab.detect.pipeline import DiagnoseCfg  # noqa: E402
 from misalignlab.models.losses import ClipInfoNCE  # noqa: E402
 from misalignlab.models.pair_model import ModelCfg, build_model  # noqa: E402
+from misalignlab.models.sim_stack import EncoderCfg, SimStack  # noqa: E402
 from misalignlab.models.tokenizer import WordTokenizer  # noqa: E402
-from misalignlab.simlab import build_settings, sweep_config  # noqa: E402
-from misalignlab.train.imagetext import ImageTextObjective, PairBatches, images_to_float  # noqa: E402
-from misalignlab.train.numeric import EncoderCfg, SimStack  # noqa: E402
+from misalignlab.train.pairs import ImageTextObjective, PairBatches, images_to_float  # noqa: E402
 from misalignlab.train.trainer import Callback, TrainCfg, Trainer  # noqa: E402
+from misalignlab.workflows.sim import build_settings, sweep_config  # noqa: E402
 
 
 @dataclass(frozen=True)

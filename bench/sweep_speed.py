@@ -22,8 +22,9 @@ from dataclasses import replace
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from misalignlab.simlab import build_settings, sweep_config
-from misalignlab.train.numeric import NumericTrainCfg, SimStack, train_stack
+from misalignlab.models.sim_stack import SimStack
+from misalignlab.train.sim import NumericTrainCfg, train_stack
+from misalignlab.workflows.sim import build_settings, sweep_config
 
 
 def timed_train(stack: SimStack, cfg: NumericTrainCfg) -> float:

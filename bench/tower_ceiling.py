@@ -25,12 +25,12 @@ from sklearn.metrics import matthews_corrcoef
 from torch.nn import functional as F
 
 from misalignlab.data.scenes.factors import FACTORS
-from misalignlab.imagetext_lab import render_scenes
-from misalignlab.imagetext_presets import lab_config
 from misalignlab.models.image_encoder import ResNetEncoder
 from misalignlab.models.pair_model import encoder_preset
-from misalignlab.train.imagetext import images_to_float
+from misalignlab.train.pairs import images_to_float
 from misalignlab.train.settings import lr_factor
+from misalignlab.workflows.imagetext_lab import render_scenes
+from misalignlab.workflows.imagetext_presets import lab_config
 
 
 def main() -> None:

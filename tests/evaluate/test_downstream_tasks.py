@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from misalignlab.evaluate.downstream_tasks import (
+from misalignlab.evaluate.pair_metrics import (
     probe_metrics,
     recall_at_k,
     retrieval_metrics,

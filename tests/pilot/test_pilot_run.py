@@ -8,10 +8,11 @@ import pytest
 
 from misalignlab.cli import main
 from misalignlab.cli.pilot import read_task
-from misalignlab.pilot import PILOT_SCENARIOS, CostModel, PilotCfg, run_pilot
+from misalignlab.pilot import PILOT_SCENARIOS, CostModel, PilotCfg
 from misalignlab.pilot.data import PilotData, render_builtin
 from misalignlab.pilot.decision import as_scores, decide
 from misalignlab.runs import read_jsonl
+from misalignlab.workflows.pilot import run_pilot
 
 TINY = PilotCfg(
     budget_minutes=5,
@@ -222,7 +223,7 @@ def test_cli_pilot_on_a_render_folder_and_on_a_user_manifest(tmp_path):
 
 
 def test_finished_runs_are_reused_only_for_the_same_data_and_settings(rendered):
-    from misalignlab.pilot.run import fingerprint
+    from misalignlab.workflows.pilot import fingerprint
 
     _, cfg, data, _ = rendered
     key = fingerprint(data, cfg)
@@ -279,7 +280,7 @@ def test_pilot_diagnoses_with_a_pretrained_backbone_chosen_by_flag(tmp_path, cap
 
 
 def test_an_option_that_cannot_train_is_reported_and_the_pilot_goes_on(tmp_path, monkeypatch):
-    import misalignlab.pilot.run as pilot_run
+    import misalignlab.workflows.pilot as pilot_run
 
     real = pilot_run.fit_strategy
 

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from misalignlab.pilot import run_pilot
+from misalignlab.workflows.pilot import run_pilot
 
 from .test_pilot_run import HOSTILE, user_pairs_with_hostile_caption
 

@@ -8,7 +8,7 @@ from misalignlab.detect.base import DetectionResult
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.fit import StrategyBatches, fit_strategy
-from misalignlab.train.imagetext import ImageTextCfg, LossCfg
+from misalignlab.train.pairs import ImageTextCfg, LossCfg
 from misalignlab.train.trainer import TrainCfg
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from misalignlab.models.pair_model import ModelCfg
-from misalignlab.train.imagetext import ImageTextCfg, LossCfg, train_imagetext
+from misalignlab.train.pairs import ImageTextCfg, LossCfg, train_imagetext
 from misalignlab.train.trainer import Callback, TrainCfg
 
 CASES = {  # global batch 16 → 8 rows per rank

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.train.callbacks import Checkpoint
-from misalignlab.train.imagetext import ImageTextCfg, PairBatches, embed, train_imagetext
+from misalignlab.train.pairs import ImageTextCfg, PairBatches, embed, train_imagetext
 from misalignlab.train.trainer import Callback, TrainCfg, Trainer, latest_checkpoint
 
 
@@ -166,4 +166,4 @@ def test_a_training_step_reads_nothing_back_from_the_device(monkeypatch):
     assert reads == []
     counting[0] = True
     embed(model, images[:2], captions[:2])  # reads codes back with .numpy(): the spy sees it
-    assert reads and all(r.startswith("numpy in ") and r.endswith("imagetext.py") for r in reads)
+    assert reads and all(r.startswith("numpy in ") and r.endswith("pairs.py") for r in reads)

@@ -8,7 +8,7 @@ from misalignlab.models.losses import ClipInfoNCE, NTXentIntraModal
 from misalignlab.models.pair_model import ModelCfg, build_model
 from misalignlab.models.tokenizer import WordTokenizer
 from misalignlab.train.callbacks import Checkpoint, StopAfter
-from misalignlab.train.imagetext import (
+from misalignlab.train.pairs import (
     ImageTextCfg,
     ImageTextObjective,
     LossCfg,

@@ -5,7 +5,8 @@ import torch
 from misalignlab.lvm.bias import BiasSpec
 from misalignlab.lvm.generators import GeneratorCfg
 from misalignlab.lvm.model import LVMCfg as _LVMCfg
-from misalignlab.train.numeric import EncoderCfg, NumericTrainCfg, Setting, SimStack, train_stack
+from misalignlab.models.sim_stack import EncoderCfg, Setting, SimStack
+from misalignlab.train.sim import NumericTrainCfg, train_stack
 
 
 def LVMCfg() -> _LVMCfg:  # noqa: N802 - cheaper generator search keeps the tests fast

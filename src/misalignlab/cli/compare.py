@@ -9,14 +9,14 @@ from pathlib import Path
 import typer
 
 from misalignlab.cli import app, invoked_argv
-from misalignlab.compare_lab import run_compare
-from misalignlab.compare_presets import SCENARIOS, compare_config
 from misalignlab.config import with_overrides
 from misalignlab.data.scenes.dataset import ScenePairs, read_dataset_folder
 from misalignlab.data.scenes.scenarios import Scenario
 from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.detect.backbones import BACKBONE_HELP
 from misalignlab.strategies import STRATEGIES
+from misalignlab.workflows.compare import run_compare
+from misalignlab.workflows.compare_presets import SCENARIOS, compare_config
 
 
 def _options(items: list[str]) -> dict[str, dict[str, object]]:

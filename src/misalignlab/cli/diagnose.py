@@ -19,8 +19,9 @@ from misalignlab.config import with_overrides
 from misalignlab.data.ingest.stream import IngestCfg, open_pairs
 from misalignlab.detect.backbones import BACKBONE_HELP, parse_backbone
 from misalignlab.detect.base import parse_detector_spec
-from misalignlab.detect.pipeline import DiagnoseCfg, run_diagnosis
+from misalignlab.detect.pipeline import DiagnoseCfg
 from misalignlab.train.distributed import current
+from misalignlab.workflows.diagnose import run_diagnosis
 
 
 class _Bars:
@@ -95,7 +96,7 @@ def benchmark_detect_cmd(
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value, e.g. n=3000."),
 ) -> None:
     """Plant misalignment in rendered scenes and Fashion-MNIST; score every detector and the typing."""
-    from misalignlab.evaluate.detect_benchmark import BENCH_PRESETS, run_detect_benchmark
+    from misalignlab.workflows.detect_benchmark import BENCH_PRESETS, run_detect_benchmark
 
     cfg = with_overrides(BENCH_PRESETS.get(preset), set_ or [])
     with _progress() as progress:

@@ -10,10 +10,10 @@ from rich.console import Console
 from misalignlab.cli import app, invoked_argv
 from misalignlab.cli.display import show_code_table
 from misalignlab.config import with_overrides
-from misalignlab.imagetext_lab import run_imagetext_lab
-from misalignlab.imagetext_presets import PRESETS, SCALES, Level, lab_config
 from misalignlab.train.callbacks import RichProgress
 from misalignlab.train.trainer import Callback
+from misalignlab.workflows.imagetext_lab import run_imagetext_lab
+from misalignlab.workflows.imagetext_presets import PRESETS, SCALES, Level, lab_config
 
 console = Console(stderr=True)
 

@@ -15,8 +15,9 @@ from misalignlab.cli import app, invoked_argv
 from misalignlab.cli.diagnose import _Bars, _progress
 from misalignlab.config import from_dict, with_overrides
 from misalignlab.detect.backbones import BACKBONE_HELP
-from misalignlab.pilot import PILOT_SCENARIOS, PilotCfg, PilotTask, run_pilot
+from misalignlab.pilot import PILOT_SCENARIOS, PilotCfg, PilotTask
 from misalignlab.pilot.data import PilotData, render_builtin
+from misalignlab.workflows.pilot import run_pilot
 
 
 def read_task(path: Path) -> PilotTask:
@@ -101,7 +102,7 @@ def pilot_check_cmd(
     out: Path = typer.Option(Path("runs/pilot-check"), "--out", help="Output folder (check.csv, check.md, runs)."),
 ) -> None:
     """Run each scenario at full budget (the truth) and as a pilot; report whether the decisions match."""
-    from misalignlab.pilot.check import run_decision_check
+    from misalignlab.workflows.pilot_check import run_decision_check
 
     names = [n.strip() for n in scenarios.split(",") if n.strip()]
     for name in names:

@@ -13,7 +13,7 @@ from misalignlab.cli import app, invoked_argv
 from misalignlab.cli.display import show_code_table
 from misalignlab.config import with_overrides
 from misalignlab.lvm.bias import BiasSpec
-from misalignlab.simlab import PRESETS, SCALES, SweepCfg, run_sweep, sweep_config
+from misalignlab.workflows.sim import PRESETS, SCALES, SweepCfg, run_sweep, sweep_config
 
 console = Console(stderr=True)
 

@@ -6,7 +6,7 @@ combined z is the weighted mean of the members' z plus ``omission_weight`` for e
 caption leaves out (an omission is certain from parsing, but invisible to similarity); the score
 is ``sigmoid(z_combined)``. Members whose requirements the view lacks (``slot_swap`` without slot
 evidence) are skipped and named in ``info``. With slot evidence the result carries the type of
-every pair from :func:`~misalignlab.detect.typing.classify` and its evidence.
+every pair from :func:`~misalignlab.detect.classify.classify` and its evidence.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from misalignlab.detect.base import DETECTORS, DetectionResult, Detector, Evidence, PairView, robust_z, sigmoid
-from misalignlab.detect.typing import Typing, TypingCfg, classify
+from misalignlab.detect.classify import Typing, TypingCfg, classify
 
 DEFAULT_MEMBERS: Mapping[str, float] = {"similarity": 1.0, "neighbourhood": 1.0, "pair_loss": 1.0, "slot_swap": 2.0}
 

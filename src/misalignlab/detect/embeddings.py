@@ -7,7 +7,7 @@ reordered or added) and, for every fold ``k``, trains on the other folds and emb
 
 Backends (:data:`BACKENDS`) say how a model is obtained and used. ``scratch`` trains a small
 :class:`~misalignlab.models.pair_model.ImageTextModel` per fold with
-:func:`~misalignlab.train.imagetext.train_imagetext`; ``text:minilm`` (:mod:`.text_tower`) trains
+:func:`~misalignlab.train.pairs.train_imagetext`; ``text:minilm`` (:mod:`.text_tower`) trains
 the same way against a locked pretrained text tower. A pretrained image–text model (``hf``,
 :mod:`.hf_clip`) has ``crossfit = False``: one model that saw none of the data; every pair gets fold 0.
 Every backend must embed images and *arbitrary caption strings* (slot alternatives are scored
@@ -228,7 +228,7 @@ class ScratchBackend(EmbeddingBackend):
 
     def _train(self, images: np.ndarray, captions: Sequence[str], train: object, weights: np.ndarray | None = None):
         """A fresh model trained on the pairs (subclasses with other towers override this)."""
-        from misalignlab.train.imagetext import ImageTextCfg, train_imagetext
+        from misalignlab.train.pairs import ImageTextCfg, train_imagetext
 
         return train_imagetext(images, captions, ImageTextCfg(train=train, model=self.model_cfg), weights=weights)  # type: ignore[arg-type]
 
@@ -248,7 +248,7 @@ class ScratchBackend(EmbeddingBackend):
     def embed_images(self, fold: int, images: np.ndarray) -> np.ndarray:
         import torch
 
-        from misalignlab.train.imagetext import images_to_float
+        from misalignlab.train.pairs import images_to_float
 
         model = self.models_[fold]
         out = []

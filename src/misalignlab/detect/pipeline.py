@@ -1,18 +1,14 @@
-"""Diagnose image–caption pairs: cross-fitted codes → detectors → slot typing → explanations.
+"""Diagnose image–caption pairs: cross-fitted codes → detectors → typing → explanations.
 
 :func:`diagnose_pairs` works on pairs (images in memory or a memmap store) and returns a
-:class:`Diagnosis` (a per-pair table and a summary); :func:`run_diagnosis` reads a user dataset through
-:func:`~misalignlab.data.ingest.stream.open_pairs` (bad rows quarantined), diagnoses it and writes
-``pairs.parquet``, ``summary.json`` and ``gallery.html`` to the output folder. Decoded images
-(:mod:`~misalignlab.data.ingest.image_store`), embeddings and the fold models are cached under
-``<out>/cache`` unless another cache folder is given.
-Progress is reported through an optional ``progress(stage, done, total)`` callable; this module
-prints nothing.
+:class:`Diagnosis` (a per-pair table and a summary). Embeddings and fold models are cached under
+the given cache folder. Reading a user's dataset and writing a run folder is the workflow's job
+(:mod:`misalignlab.workflows.diagnose`). Progress is reported through an optional
+``progress(stage, done, total)`` callable; this module prints nothing and writes no results.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -23,16 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from misalignlab.config import to_dict
 from misalignlab.detect.base import DetectionResult, PairView, build_detectors
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
 from misalignlab.detect.embeddings import EmbedCfg, PairEmbeddings, crossfit_embeddings
 from misalignlab.detect.explain import explanations
 from misalignlab.detect.slots import SlotSchema, cached_slot_evidence, fashion_schema, infer_schema, scene_schema
 from misalignlab.kinds import KINDS
-from misalignlab.runs import atomic_write_bytes, write_json
 from misalignlab.stats import wilson_interval
-from misalignlab.train.distributed import current
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -173,33 +166,3 @@ def summarise(
         else None,
         "detectors": {name: dict(res.info) for name, res in results.items()},
     }
-
-
-def run_diagnosis(
-    stream: Any, cfg: DiagnoseCfg, out: Path, cache_dir: Path | None = None, progress: Progress | None = None
-) -> dict[str, Any]:
-    """Diagnose an opened :class:`~misalignlab.data.ingest.stream.PairStream` and write the outputs to ``out``.
-
-    Returns the summary (also written to ``summary.json``), with the ingest counts under ``ingest``.
-    Under ``torchrun`` the fold models are shared out over the ranks (:mod:`~misalignlab.detect.folds`)
-    and rank 0 alone scores and writes; the other ranks return an empty dict.
-    """
-    from misalignlab.data.ingest.image_store import store_pairs
-    from misalignlab.report.gallery import write_gallery
-
-    out = Path(out)
-    cache = cache_dir or out / "cache"
-    # decoded images go chunk by chunk to a memmap on disk: a million pairs never sit in memory at once
-    pairs = store_pairs(stream, cache, on_chunk=None if progress is None else lambda n: progress("reading", n, 0))
-    if not current().is_main:  # a torchrun rank other than 0: train its share of the folds; rank 0 writes
-        crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache)
-        return {}
-    diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress)
-    table = diag.table.assign(caption=list(pairs.captions), source_line=[r.line for r in pairs.rows])
-    buf = io.BytesIO()
-    table.to_parquet(buf, index=False)
-    atomic_write_bytes(out / "pairs.parquet", buf.getvalue())
-    summary = diag.summary | {"ingest": stream.summary(), "config": to_dict(cfg)}
-    write_json(out / "summary.json", summary)
-    write_gallery(out / "gallery.html", table, pairs.images, summary, cfg.gallery)
-    return summary

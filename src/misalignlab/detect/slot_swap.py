@@ -2,10 +2,10 @@
 
 For each stated slot the margin ``max_v sim(image, caption[slot := v]) − sim(image, caption)`` is
 computed and standardised among the same slot's margins in the fold (robust z, see
-:mod:`misalignlab.detect.typing`), so a slot the model cannot see does not dominate. The score is
+:mod:`misalignlab.detect.classify`), so a slot the model cannot see does not dominate. The score is
 ``sigmoid((max_slot z − slot_z) / temperature)`` ∈ [0, 1]: above ½ when some one-word change fits
 the image unusually much better. Captions with no recognised slot score 0. Requires slot evidence (``PairView.slots``); types via
-:func:`~misalignlab.detect.typing.classify`.
+:func:`~misalignlab.detect.classify.classify`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from misalignlab.detect.base import DETECTORS, DetectionResult, Detector, PairView, sigmoid
-from misalignlab.detect.typing import TypingCfg, classify
+from misalignlab.detect.classify import TypingCfg, classify
 
 
 @DETECTORS.register("slot_swap")

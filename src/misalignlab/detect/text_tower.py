@@ -152,7 +152,7 @@ class LockedTextBackend(ScratchBackend):
         """A fresh model trained on the pairs; the 'tokens' the batches carry are frozen sentence codes."""
         import torch
 
-        from misalignlab.train.imagetext import ImageTextObjective, LossCfg, PairBatches, image_source
+        from misalignlab.train.pairs import ImageTextObjective, LossCfg, PairBatches, image_source
         from misalignlab.train.trainer import Trainer, seed_everything
 
         codes = torch.from_numpy(self.captions(captions))  # (n, 384), encoded once per distinct caption

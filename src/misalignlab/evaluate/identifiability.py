@@ -14,7 +14,7 @@ import torch
 
 from misalignlab.evaluate.probes import probe_r2
 from misalignlab.lvm.latents import LatentSample
-from misalignlab.train.numeric import SimStack
+from misalignlab.models.sim_stack import SimStack
 
 
 def latent_targets(lat: LatentSample) -> dict[str, np.ndarray]:

@@ -16,9 +16,9 @@ import torch
 from misalignlab.data.scenes.captions import TEMPLATES, build_caption
 from misalignlab.data.scenes.factors import FACTORS
 from misalignlab.data.scenes.scenarios import EvalSets
-from misalignlab.evaluate.downstream_tasks import probe_metrics, retrieval_metrics, zero_shot_metrics
+from misalignlab.evaluate.pair_metrics import probe_metrics, retrieval_metrics, zero_shot_metrics
 from misalignlab.models.pair_model import ImageTextModel
-from misalignlab.train.imagetext import embed
+from misalignlab.train.pairs import embed
 
 
 @torch.no_grad()

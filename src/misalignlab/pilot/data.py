@@ -21,12 +21,12 @@ import numpy as np
 
 from misalignlab.data.scenes.dataset import ScenePairs
 from misalignlab.data.scenes.scenarios import Scenario, eval_sets, render_split
-from misalignlab.evaluate.downstream_tasks import retrieval_metrics
+from misalignlab.evaluate.pair_metrics import retrieval_metrics
 from misalignlab.evaluate.scene_eval import evaluate_model
 from misalignlab.models.pair_model import ImageTextModel
 from misalignlab.pilot.config import PilotCfg, PilotTask
 from misalignlab.strategies import PairSet
-from misalignlab.train.imagetext import embed
+from misalignlab.train.pairs import embed
 
 Evaluator = Callable[[ImageTextModel], dict[str, float]]
 

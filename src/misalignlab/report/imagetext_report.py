@@ -1,6 +1,6 @@
 """Tables and a heatmap of per-factor probe scores for the image–text lab, in the paper's layout.
 
-Input is the long table of :func:`misalignlab.imagetext_lab.score_rows` (columns setting, target,
+Input is the long table of :func:`misalignlab.workflows.imagetext_lab.score_rows` (columns setting, target,
 role, probe, metric, modality, score). Discrete factors are scored with Matthews' correlation,
 continuous ones with R²; every row label says which. The Markdown table puts the paper's MPI3D
 numbers (§7, MLP probe, mean of 3 seeds) beside ours where a level has a paper counterpart:

@@ -1,6 +1,6 @@
 """Misalignment profiles of several diagnose runs side by side (``misalignlab profiles``).
 
-Each run folder holds the ``summary.json`` that :func:`~misalignlab.detect.pipeline.run_diagnosis`
+Each run folder holds the ``summary.json`` that :func:`~misalignlab.workflows.diagnose.run_diagnosis`
 writes: rates by type with Wilson intervals, and per slot how many pairs omit it and how many are
 typed wrong because of it. :func:`load_profile` reads one (a missing or malformed file raises a
 ``ValueError`` naming it); :func:`write_profiles` writes ``profiles.csv`` (one row per run and

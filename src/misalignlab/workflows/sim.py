@@ -19,16 +19,17 @@ import pandas as pd
 import torch
 
 from misalignlab.config import to_dict
-from misalignlab.evaluate.downstream import DownstreamCfg, downstream_metrics
 from misalignlab.evaluate.identifiability import evaluate_stack
+from misalignlab.evaluate.sim_tasks import DownstreamCfg, downstream_metrics
 from misalignlab.lvm.bias import BiasSpec
 from misalignlab.lvm.generators import GeneratorCfg
 from misalignlab.lvm.latents import LatentCfg
 from misalignlab.lvm.model import LVMCfg
+from misalignlab.models.sim_stack import EncoderCfg, Setting, SimStack
 from misalignlab.registry import Registry
 from misalignlab.report.heatmap import loss_plot, r2_heatmap
 from misalignlab.runs import RunDir, atomic_write_text
-from misalignlab.train.numeric import EncoderCfg, NumericTrainCfg, Setting, SimStack, train_stack
+from misalignlab.train.sim import NumericTrainCfg, train_stack
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ needs it to:
 - ``unit_codes``: probes see unit-length codes; the cosine loss ignores a code's norm, which
   then tracks the part's area, i.e. omitted size and shape.
 
-This module holds definitions only; the workflow is :mod:`misalignlab.imagetext_lab`.
+This module holds definitions only; the workflow is :mod:`misalignlab.workflows.imagetext_lab`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from misalignlab.data.scenes.factors import FACTORS, SEMANTIC
 from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.registry import Registry
-from misalignlab.train.imagetext import LossCfg
+from misalignlab.train.pairs import LossCfg
 from misalignlab.train.trainer import TrainCfg
 
 GROUPS: dict[str, tuple[str, ...]] = {

@@ -11,7 +11,7 @@ default settings. Two presets reproduce the paper's practical guidance (paper.md
   time; at test time it is anti-correlated (shape + 1). ``augment`` omitting it (Cor. 4.2) should
   beat ``baseline`` out of distribution.
 
-``tiny`` is for tests. Definitions only; the workflow is :mod:`misalignlab.compare_lab`.
+``tiny`` is for tests. Definitions only; the workflow is :mod:`misalignlab.workflows.compare`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from misalignlab.data.scenes.scenarios import SMALL_SCENE, Scenario
 from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.registry import Registry
-from misalignlab.train.imagetext import LossCfg
+from misalignlab.train.pairs import LossCfg
 from misalignlab.train.trainer import TrainCfg
 
 

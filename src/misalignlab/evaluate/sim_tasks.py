@@ -17,7 +17,7 @@ from sklearn.metrics import matthews_corrcoef
 
 from misalignlab.evaluate.probes import PROBES, r2_scores
 from misalignlab.lvm.latents import LatentSample
-from misalignlab.train.numeric import SimStack
+from misalignlab.models.sim_stack import SimStack
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,13 @@ from misalignlab.data.scenes.factors import FACTOR_NAMES, FACTORS, SceneCfg
 from misalignlab.data.scenes.inject import inject
 from misalignlab.data.scenes.render import render, sample_factors
 from misalignlab.evaluate.factor_probes import discrete_probe, factor_probes
-from misalignlab.imagetext_presets import ImageTextLabCfg, Level
 from misalignlab.report.imagetext_report import markdown_table, score_heatmap, wide_table
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.train.callbacks import AlignWeightRamp, Checkpoint, EvalEvery, JsonlLog, SpareFade
 from misalignlab.train.distributed import barrier, current
-from misalignlab.train.imagetext import ImageTextCfg, embed, train_imagetext
+from misalignlab.train.pairs import ImageTextCfg, embed, train_imagetext
 from misalignlab.train.trainer import Callback, Trainer, latest_checkpoint
+from misalignlab.workflows.imagetext_presets import ImageTextLabCfg, Level
 
 log = logging.getLogger(__name__)
 

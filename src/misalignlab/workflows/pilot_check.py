@@ -21,9 +21,9 @@ import pandas as pd
 from misalignlab.config import to_dict
 from misalignlab.pilot.config import PilotCfg
 from misalignlab.pilot.data import render_builtin
-from misalignlab.pilot.run import run_pilot
 from misalignlab.pilot.scenarios import PILOT_SCENARIOS, full_budget
 from misalignlab.runs import atomic_write_text
+from misalignlab.workflows.pilot import run_pilot
 
 Progress = Callable[[str, int, int], None]
 

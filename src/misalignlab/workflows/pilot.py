@@ -28,34 +28,20 @@ from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
 from misalignlab.pilot.config import CostModel, PilotCfg
 from misalignlab.pilot.data import PilotData, heldout_split, retrieval_evaluator, scene_evaluator
-from misalignlab.pilot.decision import Decision, as_scores, decide, profile_sentence
+from misalignlab.pilot.decision import as_scores, decide, profile_sentence
 from misalignlab.pilot.options import Plan, option_names, plan_runs, prepare
 from misalignlab.pilot.profile import misalignment_profile
+from misalignlab.pilot.result import PilotResult
 from misalignlab.runs import RunDir, read_jsonl, write_json
 from misalignlab.strategies import build_strategy
 from misalignlab.strategies.fit import fit_strategy
-from misalignlab.train.imagetext import ImageTextCfg, LossCfg
+from misalignlab.train.pairs import ImageTextCfg, LossCfg
 from misalignlab.train.trainer import Callback, TrainCfg
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 PROBE_STEPS = 30  # steps of the timing run that sizes the plan
 REPORT_RESERVE_S = 15.0  # budget kept for scoring the decision and writing the report
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class PilotResult:
-    """Everything the report shows."""
-
-    data: PilotData
-    profile: dict[str, Any]
-    plan: Plan
-    runs: list[dict[str, Any]]
-    metric: str
-    decision: Decision
-    diagnosis: Diagnosis
-    skipped: list[str]
-    seconds: float
 
 
 def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) -> ImageTextCfg:

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from misalignlab.compare_presets import CompareCfg
 from misalignlab.config import to_dict
 from misalignlab.data.scenes.dataset import ScenePairs
 from misalignlab.data.scenes.scenarios import Scenario, eval_sets, render_split
@@ -34,15 +33,16 @@ from misalignlab.detect.base import DetectionResult
 from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import detection_metrics
-from misalignlab.evaluate.downstream_tasks import summarise_seeds
+from misalignlab.evaluate.pair_metrics import summarise_seeds
 from misalignlab.evaluate.scene_eval import evaluate_model
 from misalignlab.report.compare_plot import strategy_plot
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.fit import fit_strategy
 from misalignlab.train.callbacks import Checkpoint
-from misalignlab.train.imagetext import ImageTextCfg
+from misalignlab.train.pairs import ImageTextCfg
 from misalignlab.train.trainer import Callback, latest_checkpoint
+from misalignlab.workflows.compare_presets import CompareCfg
 
 log = logging.getLogger(__name__)
 SPLITS = ("id", "ood")

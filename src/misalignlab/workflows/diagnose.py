@@ -1,0 +1,50 @@
+"""The ``diagnose`` workflow: read a user's dataset, diagnose every pair, write the run folder.
+
+:func:`run_diagnosis` reads pairs through :func:`~misalignlab.data.ingest.stream.open_pairs` (bad
+rows quarantined), decodes images chunk by chunk into the memory-mapped store of
+:mod:`~misalignlab.data.ingest.image_store`, diagnoses them with
+:func:`~misalignlab.detect.pipeline.diagnose_pairs` and writes ``pairs.parquet``, ``summary.json``
+and ``gallery.html``. Decoded images, embeddings and fold models are cached under ``<out>/cache``
+unless another cache folder is given.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from misalignlab.config import to_dict
+from misalignlab.data.ingest.image_store import store_pairs
+from misalignlab.detect.embeddings import crossfit_embeddings
+from misalignlab.detect.pipeline import DiagnoseCfg, Progress, diagnose_pairs
+from misalignlab.report.gallery import write_gallery
+from misalignlab.runs import atomic_write_bytes, write_json
+from misalignlab.train.distributed import current
+
+
+def run_diagnosis(
+    stream: Any, cfg: DiagnoseCfg, out: Path, cache_dir: Path | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Diagnose an opened :class:`~misalignlab.data.ingest.stream.PairStream` and write the outputs to ``out``.
+
+    Returns the summary (also written to ``summary.json``), with the ingest counts under ``ingest``.
+    Under ``torchrun`` the fold models are shared out over the ranks (:mod:`~misalignlab.detect.folds`)
+    and rank 0 alone scores and writes; the other ranks return an empty dict.
+    """
+    out = Path(out)
+    cache = cache_dir or out / "cache"
+    # decoded images go chunk by chunk to a memmap on disk: a million pairs never sit in memory at once
+    pairs = store_pairs(stream, cache, on_chunk=None if progress is None else lambda n: progress("reading", n, 0))
+    if not current().is_main:  # a torchrun rank other than 0: train its share of the folds; rank 0 writes
+        crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache)
+        return {}
+    diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress)
+    table = diag.table.assign(caption=list(pairs.captions), source_line=[r.line for r in pairs.rows])
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    atomic_write_bytes(out / "pairs.parquet", buf.getvalue())
+    summary = diag.summary | {"ingest": stream.summary(), "config": to_dict(cfg)}
+    write_json(out / "summary.json", summary)
+    write_gallery(out / "gallery.html", table, pairs.images, summary, cfg.gallery)
+    return summary
