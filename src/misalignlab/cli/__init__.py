@@ -10,32 +10,17 @@ import sys
 
 import typer
 
-app = typer.Typer(
-    name="misalignlab",
-    help="Image–text contrastive learning when captions do not match their images.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-_invoked: list[str] = []
-
-
-def invoked_argv() -> list[str]:
-    """The command line of this invocation (also when run in-process via ``main([...])``)."""
-    return list(_invoked) or list(sys.argv)
-
-
 # Command modules register on `app` when imported; the order sets the order in --help.
-from misalignlab.cli import (  # noqa: E402, F401, I001
-    sim,
+from misalignlab.cli import (  # noqa: F401, I001
+    compare,
     data,
     diagnose,
     imagetext,
-    compare,
     pilot,
     profiles,
+    sim,
 )
+from misalignlab.cli.app import _invoked, app
 
 # Commands that run data-parallel under torchrun (rank 0 writes); any other command refuses to run
 # in a job of several processes, whose ranks would all write the same files.

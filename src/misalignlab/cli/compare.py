@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from misalignlab.cli import app, invoked_argv
+from misalignlab.cli.app import app, invoked_argv
 from misalignlab.config import with_overrides
 from misalignlab.data.scenes.dataset import ScenePairs, read_dataset_folder
 from misalignlab.data.scenes.scenarios import Scenario

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.progress import Progress
 
-from misalignlab.cli import app
+from misalignlab.cli.app import app
 from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
 from misalignlab.data.scenes.factors import FACTOR_NAMES, SceneCfg
 from misalignlab.data.scenes.inject import InjectionCfg

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from misalignlab.cli import app
+from misalignlab.cli.app import app
+from misalignlab.cli.display import StageBars, progress_bars
 from misalignlab.config import with_overrides
 from misalignlab.data.ingest.stream import IngestCfg, open_pairs
 from misalignlab.detect.backbones import BACKBONE_HELP, parse_backbone
@@ -22,29 +22,6 @@ from misalignlab.detect.base import parse_detector_spec
 from misalignlab.detect.pipeline import DiagnoseCfg
 from misalignlab.train.distributed import current
 from misalignlab.workflows.diagnose import run_diagnosis
-
-
-class _Bars:
-    """Rich progress bars keyed by stage name (the library reports ``(stage, done, total)``)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total or None)
-        self.progress.update(self.tasks[stage], completed=done, total=total or None)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description:<12}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        transient=False,
-    )
 
 
 @app.command("diagnose")
@@ -70,8 +47,8 @@ def diagnose_cmd(
     cfg = with_overrides(cfg, set_ or [])
     main_rank = current().is_main  # under torchrun: rank 0 writes the quarantine file and reports
     stream = open_pairs(data, IngestCfg(image_size=image_size), quarantine_dir=out if main_rank else None)
-    with _progress() as progress:
-        summary = run_diagnosis(stream, cfg, out, cache, _Bars(progress))
+    with progress_bars() as progress:
+        summary = run_diagnosis(stream, cfg, out, cache, StageBars(progress))
     if not main_rank:
         return
     ing = summary["ingest"]
@@ -99,6 +76,6 @@ def benchmark_detect_cmd(
     from misalignlab.workflows.detect_benchmark import BENCH_PRESETS, run_detect_benchmark
 
     cfg = with_overrides(BENCH_PRESETS.get(preset), set_ or [])
-    with _progress() as progress:
-        table = run_detect_benchmark(cfg, out, _Bars(progress))
+    with progress_bars() as progress:
+        table = run_detect_benchmark(cfg, out, StageBars(progress))
     typer.echo(f"wrote {len(table)} rows to {out / 'benchmark_detect.csv'} and {out / 'benchmark_detect.md'}")

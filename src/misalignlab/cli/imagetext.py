@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from misalignlab.cli import app, invoked_argv
+from misalignlab.cli.app import app, invoked_argv
 from misalignlab.cli.display import show_code_table
 from misalignlab.config import with_overrides
 from misalignlab.train.callbacks import RichProgress

@@ -11,8 +11,8 @@ from typing import Optional
 import tomllib
 import typer
 
-from misalignlab.cli import app, invoked_argv
-from misalignlab.cli.diagnose import _Bars, _progress
+from misalignlab.cli.app import app, invoked_argv
+from misalignlab.cli.display import StageBars, progress_bars
 from misalignlab.config import from_dict, with_overrides
 from misalignlab.detect.backbones import BACKBONE_HELP
 from misalignlab.pilot import PILOT_SCENARIOS, PilotCfg, PilotTask
@@ -82,8 +82,8 @@ def pilot_cmd(
     money += [f"cost.value_per_point={value_per_point}"] if value_per_point is not None else []
     cfg = with_overrides(replace(cfg, backbone=backbone), [*money, *(set_ or [])])
     pilot_data, render_scenario = _load(data, scenario, cfg, image_size, out)
-    with _progress() as progress:
-        result = run_pilot(pilot_data, cfg, out, render_scenario, _Bars(progress), invoked_argv(), started)
+    with progress_bars() as progress:
+        result = run_pilot(pilot_data, cfg, out, render_scenario, StageBars(progress), invoked_argv(), started)
     d = result.decision
     typer.echo(f"recommendation: {d.label} (confidence {d.confidence_label}, {100 * d.confidence:.0f} %)")
     for i, reason in enumerate(d.reasons, 1):
@@ -107,7 +107,7 @@ def pilot_check_cmd(
     names = [n.strip() for n in scenarios.split(",") if n.strip()]
     for name in names:
         PILOT_SCENARIOS.get(name)
-    with _progress() as progress:
-        table = run_decision_check(names, out, budget_minutes, progress=_Bars(progress))
+    with progress_bars() as progress:
+        table = run_decision_check(names, out, budget_minutes, progress=StageBars(progress))
     typer.echo((out / "check.md").read_text(encoding="utf-8"))
     typer.echo(f"matched {int(table['match'].sum())} of {len(table)}; table: {out / 'check.csv'}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from misalignlab.cli import app
+from misalignlab.cli.app import app
 from misalignlab.report.profiles import write_profiles
 
 

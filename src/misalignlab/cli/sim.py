@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from misalignlab.cli import app, invoked_argv
+from misalignlab.cli.app import app, invoked_argv
 from misalignlab.cli.display import show_code_table
 from misalignlab.config import with_overrides
 from misalignlab.lvm.bias import BiasSpec
