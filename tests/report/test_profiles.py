@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from misalignlab.cli import main
-from misalignlab.report.profiles import load_profile, load_profiles, profile_table, top_slots, write_profiles
+from misalignlab.report.profiles import load_profile, load_profiles, profile_table, top_slots
+from misalignlab.report.profiles_page import write_profiles
 from misalignlab.stats import wilson_interval
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from misalignlab.cli.app import app
-from misalignlab.report.profiles import write_profiles
+from misalignlab.report.profiles_page import write_profiles
 
 
 @app.command("profiles")

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from misalignlab.report.figures import save_png  # noqa: E402
+from misalignlab.report.tables import markdown_table  # noqa: E402
 
 # paper §7, MLP probe, MCC, settings 1–5: (family, modality) → paper factor → values
 PAPER_MPI3D: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {
@@ -85,7 +86,7 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None or pd.isna(v) else f"{v:.2f}"
 
 
-def markdown_table(rows: pd.DataFrame, title: str, probe: str) -> str:
+def level_markdown(rows: pd.DataFrame, title: str, probe: str) -> str:
     """Factors down, one cell per code with one value per setting (like the paper), paper MLP values beside."""
     settings = list(dict.fromkeys(rows["setting"]))
     modalities = [m for m in ("image", "text") if m in set(rows["modality"])]
@@ -93,7 +94,7 @@ def markdown_table(rows: pd.DataFrame, title: str, probe: str) -> str:
     head = ["factor", "metric", "role"]
     for m in modalities:
         head += [f"ours {CODE[m]}", f"paper {CODE[m]} (MLP)"]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for factor in dict.fromkeys(rows["target"]):
         sub = rows[rows["target"] == factor]
         roles = [sub[sub["setting"] == s]["role"].iloc[0] for s in settings]
@@ -102,8 +103,12 @@ def markdown_table(rows: pd.DataFrame, title: str, probe: str) -> str:
             score = sub[sub["modality"] == m].set_index("setting")["score"]
             cells.append(" ".join(_fmt(score.get(s)) for s in settings))
             cells.append(" ".join(_fmt(paper_value(s, factor, m)) for s in settings))
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"Role per setting: stat(ed), pert(urbed), omit(ted), imag(e-only), text(-only). Probe: {probe}."]
+        body.append(cells)
+    lines += [
+        *markdown_table(head, body),
+        "",
+        f"Role per setting: stat(ed), pert(urbed), omit(ted), imag(e-only), text(-only). Probe: {probe}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -35,7 +35,7 @@ def cleaning_curve_plot(
     return save_png(fig, path)
 
 
-def profile_plot(types: Mapping[str, Mapping[str, Any]], coverage: Mapping[str, float], path: Path) -> Path:
+def type_coverage_plot(types: Mapping[str, Mapping[str, Any]], coverage: Mapping[str, float], path: Path) -> Path:
     """Left: rate of each misalignment type with its 95 % Wilson interval. Right: share of captions stating each slot."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
     names = list(types)

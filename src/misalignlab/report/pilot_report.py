@@ -19,7 +19,8 @@ import numpy as np
 from misalignlab.pilot.config import PilotCfg
 from misalignlab.pilot.decision import BASELINE, clean_fraction
 from misalignlab.report.gallery import CSS, thumbnail_b64
-from misalignlab.report.pilot_plots import cleaning_curve_plot, profile_plot
+from misalignlab.report.pilot_plots import cleaning_curve_plot, type_coverage_plot
+from misalignlab.report.tables import markdown_table
 from misalignlab.runs import atomic_write_text, write_json
 
 
@@ -94,7 +95,9 @@ def write_report(out: Path, result: Any, cfg: PilotCfg) -> dict[str, Path]:
         "cleaning_curve": cleaning_curve_plot(
             data["cleaning_curve"], data["adapt"], result.metric, out / "plots" / "cleaning_curve.png"
         ),
-        "profile": profile_plot(data["profile"]["types"], data["profile"]["coverage"], out / "plots" / "profile.png"),
+        "profile": type_coverage_plot(
+            data["profile"]["types"], data["profile"]["coverage"], out / "plots" / "profile.png"
+        ),
     }
     write_json(out / "report.json", data)
     atomic_write_text(out / "report.md", render_markdown(data))
@@ -140,11 +143,11 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"{data['plan']['seeds']} seeds per option; {data['seconds']:.0f} s of a {data['budget_minutes']:g}-minute budget.",
         "",
     ]
-    lines += ["## Misalignment profile", "", "| type | pairs | rate | 95 % CI |", "|---|---|---|---|"]
-    for k, v in prof["types"].items():
-        lines.append(
-            f"| {k} | {v['count']} | {100 * v['rate']:.1f} % | {100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f} % |"
-        )
+    type_rows = [
+        [k, v["count"], f"{100 * v['rate']:.1f} %", f"{100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f} %"]
+        for k, v in prof["types"].items()
+    ]
+    lines += ["## Misalignment profile", "", *markdown_table(["type", "pairs", "rate", "95 % CI"], type_rows)]
     for title, key in (("Most often wrong", "wrong"), ("Most often omitted", "omitted")):
         items = ", ".join(f"{_md(k)} ({n})" for k, n in list(prof[key].items())[:5]) or "none"
         lines.append(f"\n{title}: {items}")
@@ -157,8 +160,7 @@ def render_markdown(data: dict[str, Any]) -> str:
             f"type macro-F1 {q['type/macro_f1']:.3f}.",
             "",
         ]
-    lines += ["## Options", "", "| " + " | ".join(OPTION_HEAD) + " |", "|" + "---|" * len(OPTION_HEAD)]
-    lines += ["| " + " | ".join(r) + " |" for r in _option_rows(data)]
+    lines += ["## Options", "", *markdown_table(OPTION_HEAD, _option_rows(data))]
     lines += ["", *_metric_table(data["strategy_table"], lambda c: c)]
     lines += ["", "![cleaning curve](plots/cleaning_curve.png)", "", "![profile](plots/profile.png)", ""]
     if data["skipped_runs"]:
@@ -171,17 +173,8 @@ def _metric_table(table: dict[str, dict[str, float]], esc: Any) -> list[str]:
     cols = sorted({k for cells in table.values() for k in cells})
     if not cols:
         return []
-    out = [
-        "Every option, mean over seeds:",
-        "",
-        "| option | " + " | ".join(esc(c) for c in cols) + " |",
-        "|" + "---|" * (len(cols) + 1),
-    ]
-    out += [
-        f"| {esc(opt)} | " + " | ".join(f"{cells[c]:.3f}" if c in cells else "–" for c in cols) + " |"
-        for opt, cells in table.items()
-    ]
-    return out
+    rows = [[esc(opt), *(cells.get(c, float("nan")) for c in cols)] for opt, cells in table.items()]
+    return ["Every option, mean over seeds:", "", *markdown_table(["option", *(esc(c) for c in cols)], rows)]
 
 
 def _metric_html(table: dict[str, dict[str, float]]) -> str:

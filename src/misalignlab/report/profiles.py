@@ -3,9 +3,9 @@
 Each run folder holds the ``summary.json`` that :func:`~misalignlab.workflows.diagnose.run_diagnosis`
 writes: rates by type with Wilson intervals, and per slot how many pairs omit it and how many are
 typed wrong because of it. :func:`load_profile` reads one (a missing or malformed file raises a
-``ValueError`` naming it); :func:`write_profiles` writes ``profiles.csv`` (one row per run and
+``ValueError`` naming it); :func:`~misalignlab.report.profiles_page.write_profiles` writes ``profiles.csv`` (one row per run and
 quantity), ``profiles.md``, ``profiles.json``, ``profiles.png`` and a self-contained
-``profiles.html`` (see :mod:`misalignlab.report.profiles_page`). Slot rates are per pair of the
+``profiles.html`` (written by :mod:`misalignlab.report.profiles_page`). Slot rates are per pair of the
 run, with Wilson intervals too, so runs of different sizes compare. This module reads only those
 files: nothing is recomputed.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from misalignlab.kinds import KINDS
-from misalignlab.runs import atomic_write_text, write_json
+from misalignlab.report.tables import markdown_table
 from misalignlab.stats import wilson_interval
 
 SECTIONS = ("type", "omitted", "wrong_slot")
@@ -143,63 +143,31 @@ def _cell(table: pd.DataFrame, run: str, section: str, name: str) -> str:
 
 
 def _md_escape(text: object) -> str:
-    """Slot and run names come from users: no table breaks, no HTML a Markdown viewer would render."""
-    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+    """Slot and run names come from users: no HTML a Markdown viewer would render (pipes: the table writer)."""
+    return html.escape(str(text))
 
 
-def to_markdown(profiles: Sequence[Profile], table: pd.DataFrame, k: int = 5) -> str:
+def profiles_markdown(profiles: Sequence[Profile], table: pd.DataFrame, k: int = 5) -> str:
     """Rates by type (95 % Wilson intervals), then the ``k`` most omitted and most often wrong slots."""
     runs = [p.name for p in profiles]
-    out = [
-        "# Misalignment profiles",
-        "",
-        "| run | backbone | pairs | flagged | " + " | ".join(KINDS) + " |",
-        "|---|---|---|---|" + "---|" * len(KINDS),
+    head = ["run", "backbone", "pairs", "flagged", *KINDS]
+    rows = [
+        [
+            _md_escape(p.name),
+            _md_escape(p.backbone),
+            p.pairs,
+            p.flagged,
+            *(_cell(table, p.name, "type", k) for k in KINDS),
+        ]
+        for p in profiles
     ]
-    for p in profiles:
-        cells = [_cell(table, p.name, "type", kind) for kind in KINDS]
-        out.append(
-            f"| {_md_escape(p.name)} | {_md_escape(p.backbone)} | {p.pairs} | {p.flagged} | " + " | ".join(cells) + " |"
-        )
+    out = ["# Misalignment profiles", "", *markdown_table(head, rows)]
     for section, title in (("omitted", "Slots most often omitted"), ("wrong_slot", "Slots most often wrong")):
         slots = top_slots(table, section, k)
         out += ["", f"## {title} (share of pairs, 95 % interval)", ""]
         if not slots:
             out.append("none in any run")
             continue
-        out += ["| slot | " + " | ".join(_md_escape(r) for r in runs) + " |", "|---|" + "---|" * len(runs)]
-        out += [f"| {_md_escape(s)} | " + " | ".join(_cell(table, r, section, s) for r in runs) + " |" for s in slots]
+        rows = [[_md_escape(s), *(_cell(table, r, section, s) for r in runs)] for s in slots]
+        out += markdown_table(["slot", *(_md_escape(r) for r in runs)], rows)
     return "\n".join(out) + "\n"
-
-
-def write_profiles(run_dirs: Sequence[Path], out: Path, top: int = 5) -> dict[str, Path]:
-    """Compare the runs and write every output to ``out``; returns output name → path."""
-    from misalignlab.report.profiles_page import profile_plot, write_page
-
-    if top < 1:
-        raise ValueError(f"top must be >= 1, got {top}")
-    profiles = load_profiles(run_dirs)
-    table = profile_table(profiles)
-    out = Path(out)
-    paths = {
-        "csv": out / "profiles.csv",
-        "markdown": out / "profiles.md",
-        "json": out / "profiles.json",
-        "plot": out / "profiles.png",
-        "html": out / "profiles.html",
-    }
-    atomic_write_text(paths["csv"], table.to_csv(index=False))
-    atomic_write_text(paths["markdown"], to_markdown(profiles, table, top))
-    write_json(
-        paths["json"],
-        {
-            "runs": [
-                {"name": p.name, "path": str(p.path), "backbone": p.backbone, "pairs": p.pairs, "flagged": p.flagged}
-                for p in profiles
-            ],
-            "rows": table.to_dict(orient="records"),
-        },
-    )
-    profile_plot(profiles, table, paths["plot"], top)
-    write_page(profiles, table, paths["plot"], paths["html"], top)
-    return paths

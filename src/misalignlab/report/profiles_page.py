@@ -1,4 +1,4 @@
-"""Plot and one-page HTML of misalignment profiles (the tables come from :mod:`.profiles`).
+"""Plot, one-page HTML and every output file of misalignment profiles (tables from :mod:`.profiles`).
 
 The plot has three panels — rates by type, the most omitted slots, the most often wrong slots —
 with one bar per run and 95 % Wilson intervals as error bars. The page is self-contained: the PNG
@@ -12,7 +12,6 @@ import base64
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -22,10 +21,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from misalignlab.report.figures import save_png  # noqa: E402
-from misalignlab.runs import atomic_write_text  # noqa: E402
-
-if TYPE_CHECKING:
-    from misalignlab.report.profiles import Profile
+from misalignlab.report.profiles import KINDS, Profile, load_profiles, profile_table, profiles_markdown, top_slots  # noqa: E402
+from misalignlab.runs import atomic_write_text, write_json  # noqa: E402
 
 CSS = """body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border-bottom:1px solid #ddd;padding:5px 10px;text-align:left}th{background:#f6f6f6}img{max-width:100%}
@@ -52,10 +49,8 @@ def _panel(
         ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
 
 
-def profile_plot(profiles: Sequence[Profile], table: pd.DataFrame, path: Path, top: int = 5) -> Path:
+def profiles_plot(profiles: Sequence[Profile], table: pd.DataFrame, path: Path, top: int = 5) -> Path:
     """PNG with the three panels described in the module docstring."""
-    from misalignlab.report.profiles import KINDS, top_slots
-
     runs = [p.name for p in profiles]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     _panel(axes[0], table, "type", KINDS, runs, "rate by type")
@@ -79,8 +74,6 @@ def _rate_cell(table: pd.DataFrame, run: str, section: str, name: str) -> str:
 
 def page_html(profiles: Sequence[Profile], table: pd.DataFrame, png: bytes, top: int = 5) -> str:
     """The whole page as a string (every user-supplied text escaped)."""
-    from misalignlab.report.profiles import KINDS, top_slots
-
     e = html.escape
     runs = [p.name for p in profiles]
     parts = [
@@ -124,3 +117,34 @@ def write_page(profiles: Sequence[Profile], table: pd.DataFrame, png_path: Path,
     """Write :func:`page_html` to ``path`` with the PNG at ``png_path`` embedded."""
     atomic_write_text(path, page_html(profiles, table, Path(png_path).read_bytes(), top))
     return path
+
+
+def write_profiles(run_dirs: Sequence[Path], out: Path, top: int = 5) -> dict[str, Path]:
+    """Compare the runs and write every output to ``out``; returns output name → path."""
+    if top < 1:
+        raise ValueError(f"top must be >= 1, got {top}")
+    profiles = load_profiles(run_dirs)
+    table = profile_table(profiles)
+    out = Path(out)
+    paths = {
+        "csv": out / "profiles.csv",
+        "markdown": out / "profiles.md",
+        "json": out / "profiles.json",
+        "plot": out / "profiles.png",
+        "html": out / "profiles.html",
+    }
+    atomic_write_text(paths["csv"], table.to_csv(index=False))
+    atomic_write_text(paths["markdown"], profiles_markdown(profiles, table, top))
+    write_json(
+        paths["json"],
+        {
+            "runs": [
+                {"name": p.name, "path": str(p.path), "backbone": p.backbone, "pairs": p.pairs, "flagged": p.flagged}
+                for p in profiles
+            ],
+            "rows": table.to_dict(orient="records"),
+        },
+    )
+    profiles_plot(profiles, table, paths["plot"], top)
+    write_page(profiles, table, paths["plot"], paths["html"], top)
+    return paths

@@ -35,7 +35,7 @@ from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import detection_metrics
 from misalignlab.evaluate.pair_metrics import summarise_seeds
 from misalignlab.evaluate.scene_eval import evaluate_model
-from misalignlab.report.compare_plot import strategy_plot
+from misalignlab.report.compare_report import SPLITS, compare_markdown, strategy_plot
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.fit import fit_strategy
@@ -45,7 +45,6 @@ from misalignlab.train.trainer import Callback, latest_checkpoint
 from misalignlab.workflows.compare_presets import CompareCfg
 
 log = logging.getLogger(__name__)
-SPLITS = ("id", "ood")
 
 
 def detect_training_pairs(
@@ -185,27 +184,6 @@ def write_tables(out: Path, tasks: Sequence[str], strategies: list[str]) -> dict
     paths = {"raw": out / "raw.csv", "table": out / "table.csv", "markdown": out / "table.md"}
     atomic_write_text(paths["raw"], raw.to_csv(index=False))
     atomic_write_text(paths["table"], summary.to_csv(index=False))
-    atomic_write_text(paths["markdown"], to_markdown(summary, headline_metrics(tasks), strategies))
+    atomic_write_text(paths["markdown"], compare_markdown(summary, headline_metrics(tasks), strategies))
     paths["plot"] = strategy_plot(summary, headline_metrics(tasks), strategies, out / "plots" / "strategies.png")
     return paths
-
-
-def _cell(frame: pd.DataFrame, strategy: str, split: str, metric: str) -> str:
-    hit = frame[(frame.strategy == strategy) & (frame.split == split) & (frame.metric == metric)]
-    if hit.empty:
-        return "–"
-    mean, half = float(hit["mean"].iloc[0]), float(hit["ci95"].iloc[0])
-    return f"{mean:.3f}" if not np.isfinite(half) else f"{mean:.3f} ± {half:.3f}"
-
-
-def to_markdown(summary: pd.DataFrame, metrics: Sequence[str], strategies: Sequence[str]) -> str:
-    """One row per strategy; columns ``<split> <metric>`` (mean ± 95 % t-interval half-width), then train time."""
-    splits = [s for s in SPLITS if (summary.split == s).any()]
-    cols = [(s, m) for s in splits for m in metrics if ((summary.split == s) & (summary.metric == m)).any()]
-    n = int(summary["n"].max()) if len(summary) else 0
-    head = "| strategy | " + " | ".join(f"{s.upper()} {m}" for s, m in cols) + " | train s |"
-    lines = [f"Mean ± 95 % t-interval half-width over {n} seeds.", "", head, "|" + "---|" * (len(cols) + 2)]
-    for name in strategies:
-        cells = [_cell(summary, name, s, m) for s, m in cols] + [_cell(summary, name, "train", "train_seconds")]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

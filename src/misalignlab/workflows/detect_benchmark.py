@@ -34,6 +34,7 @@ from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import detection_metrics, type_metrics
 from misalignlab.kinds import KINDS
 from misalignlab.registry import Registry
+from misalignlab.report.tables import frame_markdown
 from misalignlab.runs import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -200,19 +201,7 @@ def run_detect_benchmark(cfg: DetectBenchCfg, out: Path, progress: Callable | No
         rows += fashion_setting(cfg, cache, progress)
     table = pd.DataFrame(rows)
     atomic_write_text(out / "benchmark_detect.csv", table.to_csv(index=False))
-    atomic_write_text(out / "benchmark_detect.md", to_markdown(table))
+    atomic_write_text(
+        out / "benchmark_detect.md", frame_markdown(table, [c for c in table.columns if c != "noise_rate"])
+    )
     return table
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table (NaN shown as '–', floats to 3 decimals)."""
-    cols = [c for c in table.columns if c != "noise_rate"]
-
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            return "–" if np.isnan(v) else f"{v:.3f}"
-        return str(v)
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for _, r in table.iterrows()]
-    return "\n".join(lines) + "\n"

@@ -32,7 +32,7 @@ from misalignlab.data.scenes.factors import FACTOR_NAMES, FACTORS, SceneCfg
 from misalignlab.data.scenes.inject import inject
 from misalignlab.data.scenes.render import render, sample_factors
 from misalignlab.evaluate.factor_probes import discrete_probe, factor_probes
-from misalignlab.report.imagetext_report import markdown_table, score_heatmap, wide_table
+from misalignlab.report.imagetext_report import level_markdown, score_heatmap, wide_table
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.train.callbacks import AlignWeightRamp, Checkpoint, EvalEvery, JsonlLog, SpareFade
 from misalignlab.train.distributed import barrier, current
@@ -296,7 +296,7 @@ def write_tables(rows: pd.DataFrame, cfg: ImageTextLabCfg, out: Path) -> dict[st
         paths[f"table_{probe}"] = out / f"table_{probe}.csv"
         atomic_write_text(paths[f"table_{probe}"], wide_table(sub).round(4).to_csv())
         paths[f"markdown_{probe}"] = out / f"table_{probe}.md"
-        atomic_write_text(paths[f"markdown_{probe}"], markdown_table(sub, f"{cfg.preset} ({probe} probe)", probe))
+        atomic_write_text(paths[f"markdown_{probe}"], level_markdown(sub, f"{cfg.preset} ({probe} probe)", probe))
     main = "mlp" if "mlp" in cfg.probes else cfg.probes[0]
     paths["heatmap"] = score_heatmap(rows[rows["probe"] == main], out / "heatmap.png", f"{cfg.preset} ({main})")
     return paths

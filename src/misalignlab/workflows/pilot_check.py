@@ -22,6 +22,7 @@ from misalignlab.config import to_dict
 from misalignlab.pilot.config import PilotCfg
 from misalignlab.pilot.data import render_builtin
 from misalignlab.pilot.scenarios import PILOT_SCENARIOS, full_budget
+from misalignlab.report.tables import frame_markdown
 from misalignlab.runs import atomic_write_text
 from misalignlab.workflows.pilot import run_pilot
 
@@ -94,8 +95,8 @@ def write_check(out: Path, table: pd.DataFrame) -> None:
         "full_seconds",
     ]
     cols = [c for c in cols if c in table]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for _, r in table.iterrows()]
     matched = int(table["match"].sum()) if "match" in table else 0
-    lines += ["", f"Pilot matches the full-budget decision in {matched} of {len(table)} scenarios."]
-    atomic_write_text(out / "check.md", "\n".join(lines) + "\n")
+    text = frame_markdown(table, cols, digits=3)
+    atomic_write_text(
+        out / "check.md", text + f"\nPilot matches the full-budget decision in {matched} of {len(table)} scenarios.\n"
+    )

@@ -1,4 +1,5 @@
-"""Bar plot of strategy comparison metrics: one panel per metric, ID and OOD bars with 95 % intervals."""
+"""The strategy comparison's report: a bar plot (one panel per metric, ID and OOD bars with 95 % intervals)
+and the Markdown table (one row per strategy)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from misalignlab.report.figures import save_png  # noqa: E402
+from misalignlab.report.tables import markdown_table  # noqa: E402
 
+SPLITS = ("id", "ood")
 SPLIT_COLOURS = {"id": "#4477aa", "ood": "#ee6677"}
 
 
@@ -49,3 +52,25 @@ def strategy_plot(summary: pd.DataFrame, metrics: Sequence[str], strategies: Seq
         axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     return save_png(fig, path, dpi=120)
+
+
+def _cell(frame: pd.DataFrame, strategy: str, split: str, metric: str) -> str:
+    hit = frame[(frame.strategy == strategy) & (frame.split == split) & (frame.metric == metric)]
+    if hit.empty:
+        return "–"
+    mean, half = float(hit["mean"].iloc[0]), float(hit["ci95"].iloc[0])
+    return f"{mean:.3f}" if not np.isfinite(half) else f"{mean:.3f} ± {half:.3f}"
+
+
+def compare_markdown(summary: pd.DataFrame, metrics: Sequence[str], strategies: Sequence[str]) -> str:
+    """One row per strategy; columns ``<split> <metric>`` (mean ± 95 % t-interval half-width), then train time."""
+    splits = [s for s in SPLITS if (summary.split == s).any()]
+    cols = [(s, m) for s in splits for m in metrics if ((summary.split == s) & (summary.metric == m)).any()]
+    n = int(summary["n"].max()) if len(summary) else 0
+    header = ["strategy", *(f"{s.upper()} {m}" for s, m in cols), "train s"]
+    rows = [
+        [name, *(_cell(summary, name, s, m) for s, m in cols), _cell(summary, name, "train", "train_seconds")]
+        for name in strategies
+    ]
+    lines = [f"Mean ± 95 % t-interval half-width over {n} seeds.", "", *markdown_table(header, rows)]
+    return "\n".join(lines) + "\n"
