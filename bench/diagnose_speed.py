@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
+from misalignlab.detect.backends import unit
 from misalignlab.detect.base import PairView
-from misalignlab.detect.embeddings import unit
 from misalignlab.detect.pipeline import DiagnoseCfg, pair_table, score_view
 from misalignlab.detect.slots import SlotEvidence
 

@@ -14,7 +14,7 @@ import torch
 
 from misalignlab.models.pair_model import ModelCfg, build_model
 from misalignlab.models.tokenizer import WordTokenizer
-from misalignlab.train.pairs import ImageTextObjective, LossCfg, PairBatches
+from misalignlab.train.pairs import LossCfg, PairBatches, PairObjective
 from misalignlab.train.trainer import Callback, TrainCfg, Trainer
 
 WORDS = "a small large red green blue yellow cube sphere cone ring top left right bottom on grey background".split()
@@ -32,7 +32,7 @@ def bench(preset: str, threads: int, batch: int, steps: int, device: str = "cpu"
     channels_last = device.startswith("cuda")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    objective = ImageTextObjective(model, LossCfg().build(), channels_last)
+    objective = PairObjective(model, LossCfg().build(), channels_last)
     source = PairBatches(torch.from_numpy(images), tok.encode(captions, 16), batch, seed=0)
     times: list[float] = []
 

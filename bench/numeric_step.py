@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from misalignlab.models.losses import build_loss
-from misalignlab.models.sim_stack import EncoderCfg, SimStack
+from misalignlab.models.sim_stack import SimEncoderCfg, SimStack
 from misalignlab.train.sim import clip_per_model
 from misalignlab.workflows.sim import build_settings, sweep_config
 
@@ -116,7 +116,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = sweep_config(args.preset, "paper")
     settings = build_settings(cfg)[:: len(cfg.seeds)]  # one seed per setting
-    enc = EncoderCfg()  # the paper's widths
+    enc = SimEncoderCfg()  # the paper's widths
     n = len(settings)
     batched = time_stack(SimStack(settings, cfg.lvm, enc), args.batch, args.steps, args.device, args.amp)
     alone = sum(

@@ -47,9 +47,9 @@ from misalignlab.data.scenes.render import sample_factors  # noqa: E402
 from misalignlab.detect.pipeline import DiagnoseCfg  # noqa: E402
 from misalignlab.models.losses import ClipInfoNCE  # noqa: E402
 from misalignlab.models.pair_model import ModelCfg, build_model  # noqa: E402
-from misalignlab.models.sim_stack import EncoderCfg, SimStack  # noqa: E402
+from misalignlab.models.sim_stack import SimEncoderCfg, SimStack  # noqa: E402
 from misalignlab.models.tokenizer import WordTokenizer  # noqa: E402
-from misalignlab.train.pairs import ImageTextObjective, PairBatches, images_to_float  # noqa: E402
+from misalignlab.train.pairs import PairBatches, PairObjective, images_to_float  # noqa: E402
 from misalignlab.train.trainer import Callback, TrainCfg, Trainer  # noqa: E402
 from misalignlab.workflows.sim import build_settings, sweep_config  # noqa: E402
 
@@ -84,8 +84,8 @@ def numeric(device: str, quick: bool) -> Row:
     lvm = sweep_config("paper-selection", "tiny").lvm if quick else cfg.lvm  # tiny: a cheaper generator search
     settings = settings[:3] if quick else settings
     batch, steps = (32, 1) if quick else (6144, 30)
-    batched = numeric_step.time_stack(SimStack(settings, lvm, EncoderCfg()), batch, steps, device, None)
-    ref = numeric_step.time_reference(SimStack(settings, lvm, EncoderCfg()), batch, steps, device)
+    batched = numeric_step.time_stack(SimStack(settings, lvm, SimEncoderCfg()), batch, steps, device, None)
+    ref = numeric_step.time_reference(SimStack(settings, lvm, SimEncoderCfg()), batch, steps, device)
     n = len(settings)
     return Row(
         "numeric step",
@@ -115,7 +115,7 @@ def trainer_rate(device: str, preset: str, size: int, batch: int, steps: int, wa
     channels_last = bool(opt.get("channels_last"))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    objective = ImageTextObjective(model, ClipInfoNCE(), channels_last)
+    objective = PairObjective(model, ClipInfoNCE(), channels_last)
     source = PairBatches(images, tokens, batch, seed=0, device=device)
     total = warm + steps
     marks: dict[int, float] = {}

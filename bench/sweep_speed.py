@@ -23,18 +23,18 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from misalignlab.models.sim_stack import SimStack
-from misalignlab.train.sim import NumericTrainCfg, train_stack
+from misalignlab.train.sim import SimTrainCfg, train_stack
 from misalignlab.workflows.sim import build_settings, sweep_config
 
 
-def timed_train(stack: SimStack, cfg: NumericTrainCfg) -> float:
-    train_stack(stack, NumericTrainCfg(**{**cfg.__dict__, "steps": 5}))  # warm-up: allocator, threads
+def timed_train(stack: SimStack, cfg: SimTrainCfg) -> float:
+    train_stack(stack, SimTrainCfg(**{**cfg.__dict__, "steps": 5}))  # warm-up: allocator, threads
     start = time.perf_counter()
     train_stack(stack, cfg)
     return time.perf_counter() - start
 
 
-def step_flops(stack: SimStack, cfg: NumericTrainCfg) -> float:
+def step_flops(stack: SimStack, cfg: SimTrainCfg) -> float:
     """Matrix FLOPs of one forward + backward step of every model in ``stack``."""
     gens = [torch.Generator().manual_seed(s.seed) for s in stack.settings]
     x, t, _ = stack.sample(cfg.batch_size, gens)
@@ -69,7 +69,7 @@ def main() -> None:
     sweep = sweep_config(args.preset, "quick")
     settings = build_settings(sweep)
     enc = replace(sweep.encoder, hidden=(args.width,) * len(sweep.encoder.hidden))  # the quick recipe's encoders
-    cfg = NumericTrainCfg(**{**sweep.train.__dict__, "steps": args.steps, "batch_size": args.batch})
+    cfg = SimTrainCfg(**{**sweep.train.__dict__, "steps": args.steps, "batch_size": args.batch})
     lvm = sweep.lvm
     batched = timed_train(SimStack(settings, lvm, enc), cfg)
     alone = sum(timed_train(SimStack([s], lvm, enc), cfg) for s in settings)

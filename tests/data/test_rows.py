@@ -6,7 +6,7 @@ import torch
 
 from misalignlab.data.rows import RowView
 from misalignlab.models.pair_model import ModelCfg
-from misalignlab.train.pairs import ImageTextCfg, train_imagetext
+from misalignlab.train.pairs import PairTrainCfg, train_pairs
 from misalignlab.train.trainer import TrainCfg
 
 
@@ -42,12 +42,12 @@ def test_training_on_a_row_view_reads_one_batch_at_a_time_and_equals_training_on
     store.flush()
     rows = rng.permutation(40)[:30]
     captions = [f"a {c} thing" for c in rng.choice(["red", "blue", "green"], 30)]
-    cfg = ImageTextCfg(
+    cfg = PairTrainCfg(
         train=TrainCfg(steps=4, batch_size=8, seed=3), model=ModelCfg(code_dim=4, image_size=16, max_len=6)
     )
     counted = CountingRows(np.load(tmp_path / "images.npy", mmap_mode="r"))
-    lazy = train_imagetext(RowView(counted, rows), captions, cfg)
-    copied = train_imagetext(images[rows], captions, cfg)
+    lazy = train_pairs(RowView(counted, rows), captions, cfg)
+    copied = train_pairs(images[rows], captions, cfg)
     assert counted.reads and max(counted.reads) <= 8  # never more than one batch of rows in memory
     for a, b in zip(lazy.state_dict().values(), copied.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)

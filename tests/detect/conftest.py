@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from misalignlab.detect.backends import unit
 from misalignlab.detect.base import PairView
-from misalignlab.detect.embeddings import unit
 
 
 def planted_view(n: int = 400, d: int = 16, n_bad: int = 40, seed: int = 0) -> tuple[PairView, np.ndarray]:

@@ -9,18 +9,21 @@ import sys
 import numpy as np
 import pytest
 
-from misalignlab.detect.backbones import HF_INSTALL, backbone_name, parse_backbone
-from misalignlab.detect.embeddings import BACKENDS, EmbedCfg, crossfit_embeddings
-from misalignlab.detect.hf_clip import check_clip_folder
-from misalignlab.detect.text_tower import MINILM_DIM, CaptionCache, LockedTextBackend
+from misalignlab.detect.backends import BACKENDS, HF_INSTALL, EmbedCfg, parse_backbone
+from misalignlab.detect.backends.hf_clip import check_clip_folder
+from misalignlab.detect.backends.minilm import MINILM_DIM, CaptionCache, LockedTextBackend
+from misalignlab.detect.crossfit import crossfit_embeddings
+from misalignlab.models.pair_model import ModelCfg
+from misalignlab.train.settings import TrainCfg
 
 
 def test_parse_backbone_known_answers_and_errors(tmp_path):
-    assert parse_backbone("scratch") == {"backend": "scratch"}
-    assert parse_backbone(" text:minilm ") == {"backend": "text:minilm"}
-    hf = parse_backbone(f"hf:{tmp_path}/ckpt")
-    assert hf == {"backend": "hf", "model": {"path": str(tmp_path / "ckpt")}}
-    assert backbone_name(hf["backend"], hf["model"]) == f"hf:{tmp_path / 'ckpt'}"
+    assert EmbedCfg().with_backbone("scratch").backend == "scratch"
+    assert EmbedCfg().with_backbone(" text:minilm ").backend == "text:minilm"
+    hf = EmbedCfg().with_backbone(f"hf:{tmp_path}/ckpt")
+    assert (hf.backend, hf.path) == ("hf", str(tmp_path / "ckpt"))
+    assert hf.backbone == f"hf:{tmp_path / 'ckpt'}"
+    assert hf.with_backbone("scratch").path == ""  # a new backbone leaves no stale checkpoint path
     with pytest.raises(ValueError, match="valid: auto, scratch, text:minilm, hf:PATH"):
         parse_backbone("clip")
     with pytest.raises(ValueError, match="needs a folder"):
@@ -28,12 +31,12 @@ def test_parse_backbone_known_answers_and_errors(tmp_path):
 
 
 def test_auto_is_text_minilm_only_where_the_extra_is_installed(monkeypatch, caplog):
-    from misalignlab.detect import backbones
+    from misalignlab.detect.backends import base
 
-    monkeypatch.setattr(backbones, "hf_available", lambda: True)
-    assert parse_backbone("auto") == {"backend": "text:minilm"}
-    monkeypatch.setattr(backbones, "hf_available", lambda: False)
-    assert parse_backbone("auto") == {"backend": "scratch"}
+    monkeypatch.setattr(base, "hf_available", lambda: True)
+    assert parse_backbone("auto")["backend"] == "text:minilm"
+    monkeypatch.setattr(base, "hf_available", lambda: False)
+    assert parse_backbone("auto")["backend"] == "scratch"
     assert "pip install 'misalignlab[hf]'" in caplog.text
 
 
@@ -46,9 +49,9 @@ def test_missing_extra_names_the_install_command(monkeypatch):
 
 def test_hf_folder_errors_name_the_folder_and_what_is_missing(tmp_path):
     with pytest.raises(ValueError, match=f"{tmp_path / 'nope'} does not exist"):
-        BACKENDS.get("hf")(EmbedCfg(backend="hf", model={"path": str(tmp_path / "nope")}), 16)
-    with pytest.raises(ValueError, match="needs embed.model.path"):
-        BACKENDS.get("hf")(EmbedCfg(backend="hf"), 16)
+        BACKENDS.get("hf")(EmbedCfg(backend="hf", path=str(tmp_path / "nope")), 16)
+    with pytest.raises(ValueError, match="needs embed.path"):
+        EmbedCfg(backend="hf")
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ValueError, match="is not a folder"):
         check_clip_folder(tmp_path / "file.txt")
@@ -114,11 +117,14 @@ def test_locked_text_backend_crossfits_caches_captions_and_reloads(tmp_path):
     ids, images, captions, label = _coloured_pairs(160)
     tower = CountingTower()
     # No small-loss pass: with four captions repeated 40 times, per-pair losses say nothing about noise.
-    cfg = EmbedCfg(
-        backend="text:fake", train={"steps": 40, "batch_size": 64, "lr": 1e-2}, reweight_steps=0, model={"code_dim": 8}
-    )
     with BACKENDS.scoped():
         BACKENDS.register("text:fake")(lambda c, size: LockedTextBackend(c, size, encoder=tower))
+        cfg = EmbedCfg(
+            backend="text:fake",
+            train=TrainCfg(steps=40, batch_size=64, lr=1e-2),
+            reweight_steps=0,
+            model=ModelCfg(code_dim=8),
+        )
         emb = crossfit_embeddings(ids, images, captions, cfg, cache_dir=tmp_path)
         encoded = [t for call in tower.calls for t in call]
         assert sorted(encoded) == sorted(set(captions))  # 4 distinct captions, each through the tower once

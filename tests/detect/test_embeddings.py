@@ -3,8 +3,12 @@
 import numpy as np
 import pytest
 
-from misalignlab.detect import embeddings as E
-from misalignlab.detect.embeddings import BACKENDS, EmbedCfg, EmbeddingBackend, crossfit_embeddings, fold_assignment
+from misalignlab.detect import crossfit as E
+from misalignlab.detect.backends import BACKENDS, EmbedCfg, EmbeddingBackend
+from misalignlab.detect.backends import scratch as S
+from misalignlab.detect.crossfit import crossfit_embeddings, fold_assignment
+from misalignlab.models.pair_model import ModelCfg
+from misalignlab.train.settings import TrainCfg
 
 
 def test_fold_assignment_is_seeded_balanced_and_order_free():
@@ -63,12 +67,12 @@ def test_scratch_cache_hit_skips_training(tmp_path, monkeypatch):
     images = rng.integers(0, 255, (48, 16, 16, 3), dtype=np.uint8)
     captions = [f"a {c} thing" for c in rng.choice(["red", "blue", "green"], 48)]
     ids = [str(i) for i in range(48)]
-    cfg = EmbedCfg(train={"steps": 2, "batch_size": 16}, model={"code_dim": 4, "max_len": 6}, reweight_steps=0)
+    cfg = EmbedCfg(train=TrainCfg(steps=2, batch_size=16), model=ModelCfg(code_dim=4, max_len=6), reweight_steps=0)
     first = crossfit_embeddings(ids, images, captions, cfg, tmp_path)
     assert not first.cache_hit and (first.folder / "embeddings.npz").is_file()
     calls = []
-    original = E.ScratchBackend.fit_fold
-    monkeypatch.setattr(E.ScratchBackend, "fit_fold", lambda self, *a: calls.append(a) or original(self, *a))
+    original = S.ScratchBackend.fit_fold
+    monkeypatch.setattr(S.ScratchBackend, "fit_fold", lambda self, *a: calls.append(a) or original(self, *a))
     second = crossfit_embeddings(ids, images, captions, cfg, tmp_path)
     assert second.cache_hit and not calls
     np.testing.assert_array_equal(first.image_emb, second.image_emb)
@@ -85,20 +89,20 @@ def test_embed_cfg_rejects_one_fold():
 
 
 def test_small_loss_reweighting_trains_twice_per_fold(monkeypatch):
-    from misalignlab.train import pairs as imagetext
+    from misalignlab.detect.backends import scratch as imagetext  # where the backend looks the trainer up
 
     seen = []
-    original = imagetext.train_imagetext
+    original = imagetext.train_pairs
 
     def spy(images, captions, cfg, weights=None, **kw):
         seen.append((cfg.train.steps, None if weights is None else weights.copy()))
         return original(images, captions, cfg, weights=weights, **kw)
 
-    monkeypatch.setattr(imagetext, "train_imagetext", spy)
+    monkeypatch.setattr(imagetext, "train_pairs", spy)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
     captions = [f"a {c} thing" for c in rng.choice(["red", "blue"], 40)]
-    cfg = EmbedCfg(train={"steps": 3, "batch_size": 8}, model={"code_dim": 4, "max_len": 6}, reweight_steps=2)
+    cfg = EmbedCfg(train=TrainCfg(steps=3, batch_size=8), model=ModelCfg(code_dim=4, max_len=6), reweight_steps=2)
     crossfit_embeddings([str(i) for i in range(40)], images, captions, cfg)
     assert [s for s, _ in seen] == [2, 3, 2, 3]
     assert seen[0][1] is None and seen[1][1] is not None
@@ -113,7 +117,7 @@ def test_slot_evidence_is_cached_beside_the_embeddings_and_reused(tmp_path, monk
     captions = [
         f"a {c} {s} thing" for c, s in zip(rng.choice(["red", "blue", "green"], 40), rng.choice(["small", "large"], 40))
     ]
-    cfg = EmbedCfg(train={"steps": 2, "batch_size": 16}, model={"code_dim": 4, "max_len": 6}, reweight_steps=0)
+    cfg = EmbedCfg(train=TrainCfg(steps=2, batch_size=16), model=ModelCfg(code_dim=4, max_len=6), reweight_steps=0)
     emb = crossfit_embeddings([str(i) for i in range(40)], images, captions, cfg, tmp_path)
     colour = SlotSchema({"colour": {w: w for w in ("red", "blue", "green")}})
     both = SlotSchema(
@@ -142,7 +146,7 @@ def test_a_damaged_slot_evidence_cache_is_recomputed_with_a_warning(tmp_path, ca
     rng = np.random.default_rng(2)
     images = rng.integers(0, 255, (32, 16, 16, 3), dtype=np.uint8)
     captions = [f"a {c} thing" for c in rng.choice(["red", "blue", "green"], 32)]
-    cfg = EmbedCfg(train={"steps": 2, "batch_size": 16}, model={"code_dim": 4, "max_len": 6}, reweight_steps=0)
+    cfg = EmbedCfg(train=TrainCfg(steps=2, batch_size=16), model=ModelCfg(code_dim=4, max_len=6), reweight_steps=0)
     emb = crossfit_embeddings([str(i) for i in range(32)], images, captions, cfg, tmp_path)
     colour = SlotSchema({"colour": {w: w for w in ("red", "blue", "green")}})
     first = cached_slot_evidence(emb, captions, colour)

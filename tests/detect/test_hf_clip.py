@@ -1,7 +1,6 @@
 """``hf:PATH``: a tiny randomly initialised CLIP saved with ``save_pretrained`` loads through the
 same path a real checkpoint takes (offline), embeds, caches, and fails clearly when broken."""
 
-import dataclasses
 import json
 import string
 
@@ -12,8 +11,8 @@ transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
 from misalignlab.cli import main  # noqa: E402
-from misalignlab.detect.backbones import parse_backbone  # noqa: E402
-from misalignlab.detect.embeddings import BACKENDS, EmbedCfg, crossfit_embeddings  # noqa: E402
+from misalignlab.detect.backends import BACKENDS, EmbedCfg  # noqa: E402
+from misalignlab.detect.crossfit import crossfit_embeddings  # noqa: E402
 
 
 def save_tiny_clip(folder, seed=0):
@@ -60,7 +59,7 @@ def _pairs(n=12, size=20):
 
 def test_tiny_clip_embeds_like_the_model_itself_and_caches(tiny_clip, tmp_path):
     ids, images, captions = _pairs()
-    cfg = dataclasses.replace(EmbedCfg(), **parse_backbone(f"hf:{tiny_clip}"))
+    cfg = EmbedCfg().with_backbone(f"hf:{tiny_clip}")
     emb = crossfit_embeddings(ids, images, captions, cfg, cache_dir=tmp_path)
     assert (emb.fold == 0).all() and emb.image_emb.shape == (12, 8) and not emb.cache_hit  # one model, no folds
     assert np.allclose(np.linalg.norm(emb.text_emb, axis=1), 1, atol=1e-5)
@@ -83,7 +82,7 @@ def test_tiny_clip_embeds_like_the_model_itself_and_caches(tiny_clip, tmp_path):
 def test_replacing_the_checkpoint_in_place_invalidates_the_cache(tmp_path):
     ckpt = save_tiny_clip(tmp_path / "ckpt", seed=0)
     ids, images, captions = _pairs(6)
-    cfg = dataclasses.replace(EmbedCfg(), **parse_backbone(f"hf:{ckpt}"))
+    cfg = EmbedCfg().with_backbone(f"hf:{ckpt}")
     first = crossfit_embeddings(ids, images, captions, cfg, cache_dir=tmp_path / "cache")
     save_tiny_clip(ckpt, seed=1)  # same folder, same config, other weights
     second = crossfit_embeddings(ids, images, captions, cfg, cache_dir=tmp_path / "cache")
@@ -95,7 +94,7 @@ def test_broken_weights_raise_a_clear_error(tiny_clip, tmp_path):
 
     bad = shutil.copytree(tiny_clip, tmp_path / "bad")
     (bad / "model.safetensors").write_bytes((tiny_clip / "model.safetensors").read_bytes()[:100])
-    backend = BACKENDS.get("hf")(EmbedCfg(backend="hf", model={"path": str(bad)}), 16)
+    backend = BACKENDS.get("hf")(EmbedCfg(backend="hf", path=str(bad)), 16)
     with pytest.raises(ValueError, match=f"{bad} could not be loaded as CLIP"):
         backend.fit_fold(0, np.zeros((0, 16, 16, 3), np.uint8), [])
 
@@ -111,7 +110,7 @@ def test_diagnose_cli_with_hf_backbone(tiny_clip, tmp_path, capsys):
     assert main(["diagnose", str(folder / "captions.csv"), "--out", str(out), "--backbone", f"hf:{tiny_clip}"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pairs"] == 30 and summary["config"]["embed"]["backend"] == "hf"
-    assert summary["config"]["embed"]["model"] == {"path": str(tiny_clip)}
+    assert summary["config"]["embed"]["path"] == str(tiny_clip)
     assert main(["diagnose", str(folder / "captions.csv"), "--out", str(out), "--backbone", "clip"]) == 2
     assert "unknown backbone 'clip'" in capsys.readouterr().err
 

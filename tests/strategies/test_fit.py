@@ -8,7 +8,7 @@ from misalignlab.detect.base import DetectionResult
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.fit import StrategyBatches, fit_strategy
-from misalignlab.train.pairs import ImageTextCfg, LossCfg
+from misalignlab.train.pairs import LossCfg, PairTrainCfg
 from misalignlab.train.trainer import TrainCfg
 
 
@@ -19,7 +19,7 @@ def _pairs(n=24):
     return PairSet.build(images, caps)
 
 
-CFG = ImageTextCfg(TrainCfg(steps=2, batch_size=8), ModelCfg(code_dim=4, image_size=32, max_len=12), LossCfg(tau=0.1))
+CFG = PairTrainCfg(TrainCfg(steps=2, batch_size=8), ModelCfg(code_dim=4, image_size=32, max_len=12), LossCfg(tau=0.1))
 
 
 def test_batches_carry_extras_indexed_like_the_pairs():

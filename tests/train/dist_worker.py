@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from misalignlab.models.pair_model import ModelCfg
-from misalignlab.train.pairs import ImageTextCfg, LossCfg, train_imagetext
+from misalignlab.train.pairs import LossCfg, PairTrainCfg, train_pairs
 from misalignlab.train.trainer import Callback, TrainCfg
 
 CASES = {  # global batch 16 → 8 rows per rank
@@ -41,7 +41,7 @@ def run_case(name: str) -> dict[str, torch.Tensor]:
     loss, weighted, optimizer = CASES[name]
     images, captions, weights = colour_pairs()
     train = TrainCfg(steps=3, batch_size=16, lr=1e-3, grad_clip=None, seed=1, optimizer=optimizer)
-    cfg = ImageTextCfg(train=train, model=ModelCfg(code_dim=8, image_size=16, max_len=6), loss=loss)
+    cfg = PairTrainCfg(train=train, model=ModelCfg(code_dim=8, image_size=16, max_len=6), loss=loss)
     got: dict[str, torch.Tensor] = {}
 
     class Grab(Callback):
@@ -50,7 +50,7 @@ def run_case(name: str) -> dict[str, torch.Tensor]:
             if step == 1:
                 got.update({f"grad/{n}": p.grad.clone() for n, p in trainer.objective.named_parameters()})
 
-    model = train_imagetext(images, captions, cfg, weights=weights if weighted else None, callbacks=[Grab()])
+    model = train_pairs(images, captions, cfg, weights=weights if weighted else None, callbacks=[Grab()])
     return got | {f"param/{k}": v.clone() for k, v in model.state_dict().items()}
 
 

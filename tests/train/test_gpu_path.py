@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.train.callbacks import Checkpoint
-from misalignlab.train.pairs import ImageTextCfg, PairBatches, embed, train_imagetext
+from misalignlab.train.pairs import PairBatches, PairTrainCfg, embed, train_pairs
 from misalignlab.train.trainer import Callback, TrainCfg, Trainer, latest_checkpoint
 
 
@@ -27,7 +27,7 @@ def run(steps: int = 3, **opts: object) -> tuple[list[float], dict[str, Tensor],
     """Per-step losses, step-1 gradients and final weights of a tiny run with ``opts``."""
     images, captions = colour_pairs()
     train = {k: v for k, v in opts.items() if k in ("amp_dtype", "compile", "check_every")}
-    cfg = ImageTextCfg(
+    cfg = PairTrainCfg(
         train=TrainCfg(steps=steps, batch_size=16, lr=1e-3, seed=1, grad_clip=None, **train),  # type: ignore[arg-type]
         model=ModelCfg(code_dim=8, image_size=16, max_len=6),
         channels_last=opts.get("channels_last"),
@@ -42,7 +42,7 @@ def run(steps: int = 3, **opts: object) -> tuple[list[float], dict[str, Tensor],
             if step == 1:
                 grads.update({n: p.grad.clone() for n, p in trainer.objective.named_parameters()})
 
-    model = train_imagetext(images, captions, cfg, callbacks=[Grab()])
+    model = train_pairs(images, captions, cfg, callbacks=[Grab()])
     return losses, grads, {k: v.clone() for k, v in model.state_dict().items()}
 
 
@@ -157,12 +157,12 @@ def test_a_training_step_reads_nothing_back_from_the_device(monkeypatch):
             counting[0] = step < trainer.cfg.steps  # on from the end of step 1 to the end of the last
 
     images, captions = colour_pairs()
-    cfg = ImageTextCfg(
+    cfg = PairTrainCfg(
         train=TrainCfg(steps=4, batch_size=16, check_every=100),
         model=ModelCfg(code_dim=8, image_size=16, max_len=6),
         data_on_device=True,
     )
-    model = train_imagetext(images, captions, cfg, callbacks=[Window()])
+    model = train_pairs(images, captions, cfg, callbacks=[Window()])
     assert reads == []
     counting[0] = True
     embed(model, images[:2], captions[:2])  # reads codes back with .numpy(): the spy sees it

@@ -9,13 +9,13 @@ from misalignlab.models.pair_model import ModelCfg, build_model
 from misalignlab.models.tokenizer import WordTokenizer
 from misalignlab.train.callbacks import Checkpoint, StopAfter
 from misalignlab.train.pairs import (
-    ImageTextCfg,
-    ImageTextObjective,
     LossCfg,
     PairBatches,
+    PairObjective,
+    PairTrainCfg,
     embed,
     images_to_float,
-    train_imagetext,
+    train_pairs,
 )
 from misalignlab.train.trainer import TrainCfg, latest_checkpoint
 
@@ -43,15 +43,15 @@ def colour_pairs(n: int, size: int, seed: int) -> tuple[np.ndarray, list[str], n
     return images, captions, label
 
 
-def tiny_cfg(steps: int, **train: object) -> ImageTextCfg:
+def tiny_cfg(steps: int, **train: object) -> PairTrainCfg:
     settings = {"steps": steps, "batch_size": 32, "lr": 3e-3, "seed": 1, **train}
     train_cfg = TrainCfg(**settings)  # type: ignore[arg-type]
-    return ImageTextCfg(train=train_cfg, model=ModelCfg(code_dim=8, image_size=16, max_len=6))
+    return PairTrainCfg(train=train_cfg, model=ModelCfg(code_dim=8, image_size=16, max_len=6))
 
 
 def test_toy_colour_task_reaches_high_retrieval_accuracy() -> None:
     images, captions, _ = colour_pairs(512, 16, seed=0)
-    model = train_imagetext(images, captions, tiny_cfg(60))
+    model = train_pairs(images, captions, tiny_cfg(60))
     test_images, _, test_label = colour_pairs(200, 16, seed=1)
     img, _ = embed(model, test_images, ["x"] * 200, batch_size=64)
     _, txt = embed(model, test_images[:8], [f"a {c} image" for c in NAMES])  # one caption per colour
@@ -63,13 +63,13 @@ def test_toy_colour_task_reaches_high_retrieval_accuracy() -> None:
 def test_same_seed_gives_identical_weights_and_resume_is_exact(tmp_path) -> None:
     images, captions, _ = colour_pairs(64, 16, seed=0)
     cfg = tiny_cfg(6, schedule="cosine", warmup_steps=2)
-    a = train_imagetext(images, captions, cfg)
-    b = train_imagetext(images, captions, cfg)
-    train_imagetext(images, captions, cfg, callbacks=[Checkpoint(tmp_path, every=4), StopAfter(4)])
-    c = train_imagetext(images, captions, cfg, resume=latest_checkpoint(tmp_path))
+    a = train_pairs(images, captions, cfg)
+    b = train_pairs(images, captions, cfg)
+    train_pairs(images, captions, cfg, callbacks=[Checkpoint(tmp_path, every=4), StopAfter(4)])
+    c = train_pairs(images, captions, cfg, resume=latest_checkpoint(tmp_path))
     for (name, p), q, r in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True):
         assert torch.equal(p, q) and torch.equal(p, r), name
-    d = train_imagetext(images, captions, tiny_cfg(6, seed=2))
+    d = train_pairs(images, captions, tiny_cfg(6, seed=2))
     assert not torch.equal(a.text_encoder.proj.weight, d.text_encoder.proj.weight)
 
 
@@ -79,7 +79,7 @@ def test_zero_weight_removes_a_pairs_loss_term(loss) -> None:
     tok = WordTokenizer.build(captions)
     torch.manual_seed(0)
     model = build_model(ModelCfg(code_dim=4, image_size=16), tok).eval()  # eval: no batch-norm batch statistics
-    objective = ImageTextObjective(model, loss)
+    objective = PairObjective(model, loss)
     batch = {"image": torch.from_numpy(images), "tokens": model.tokenize(captions)}
 
     def grads(loss_value: torch.Tensor) -> list[torch.Tensor]:
@@ -129,12 +129,12 @@ def test_pair_batches_cover_each_epoch_and_restore_position() -> None:
 def test_input_validation_and_embed_shapes() -> None:
     images, captions, _ = colour_pairs(40, 16, seed=0)
     with pytest.raises(ValueError, match="uint8"):
-        train_imagetext(images.astype(np.float32), captions, tiny_cfg(1))
+        train_pairs(images.astype(np.float32), captions, tiny_cfg(1))
     with pytest.raises(ValueError, match="model.image_size is 64"):
-        train_imagetext(images, captions, ImageTextCfg(train=TrainCfg(steps=1)))
+        train_pairs(images, captions, PairTrainCfg(train=TrainCfg(steps=1)))
     with pytest.raises(ValueError, match="40 images but 39 captions"):
-        train_imagetext(images, captions[:-1], tiny_cfg(1))
-    model = train_imagetext(images, captions, tiny_cfg(1), weights=np.ones(40))
+        train_pairs(images, captions[:-1], tiny_cfg(1))
+    model = train_pairs(images, captions, tiny_cfg(1), weights=np.ones(40))
     img, txt = embed(model.train(), images, captions, batch_size=16)
     assert img.shape == txt.shape == (40, 8) and img.dtype == np.float32
     assert model.training  # embed restores the mode it found
@@ -156,10 +156,10 @@ def interrupted_then_resumed(tmp_path, cfg, make_callback, read):
             seen.append(read(trainer))
             super().on_step_end(trainer, step, logs)
 
-    train_imagetext(images, captions, cfg, callbacks=[make_callback(), Checkpoint(tmp_path, every=4), Recorder(4)])
+    train_pairs(images, captions, cfg, callbacks=[make_callback(), Checkpoint(tmp_path, every=4), Recorder(4)])
     first = list(seen)
     seen.clear()
-    model = train_imagetext(
+    model = train_pairs(
         images, captions, cfg, callbacks=[make_callback(), Recorder(100)], resume=latest_checkpoint(tmp_path)
     )
     return first, list(seen), model, images, captions
@@ -173,7 +173,7 @@ def test_align_weight_ramp_sets_the_loss_weight_by_step_also_after_a_resume(tmp_
     with pytest.raises(ValueError, match="align ramp"):
         AlignWeightRamp(1.0, 0.8, 0.2)
     cfg = tiny_cfg(8)
-    cfg = ImageTextCfg(train=cfg.train, model=cfg.model, loss=LossCfg(align_weight=2.0))
+    cfg = PairTrainCfg(train=cfg.train, model=cfg.model, loss=LossCfg(align_weight=2.0))
     first, resumed, *_ = interrupted_then_resumed(
         tmp_path, cfg, lambda: AlignWeightRamp(2.0, 0.25, 0.75), lambda trainer: trainer.objective.loss.align_weight
     )

@@ -5,16 +5,16 @@ import torch
 from misalignlab.lvm.bias import BiasSpec
 from misalignlab.lvm.generators import GeneratorCfg
 from misalignlab.lvm.model import LVMCfg as _LVMCfg
-from misalignlab.models.sim_stack import EncoderCfg, Setting, SimStack
-from misalignlab.train.sim import NumericTrainCfg, train_stack
+from misalignlab.models.sim_stack import Setting, SimEncoderCfg, SimStack
+from misalignlab.train.sim import SimTrainCfg, train_stack
 
 
 def LVMCfg() -> _LVMCfg:  # noqa: N802 - cheaper generator search keeps the tests fast
     return _LVMCfg(generator=GeneratorCfg(cond_quantile=0.02, n_reference=2000))
 
 
-ENC = EncoderCfg(hidden=(16, 16))
-CFG = NumericTrainCfg(
+ENC = SimEncoderCfg(hidden=(16, 16))
+CFG = SimTrainCfg(
     steps=15, batch_size=64, lr=3e-3, schedule="cosine", warmup_steps=3, grad_clip=0.5, independent_negatives=True
 )
 SETTINGS = [
@@ -71,7 +71,7 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_numbers(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        train_stack(first, NumericTrainCfg(**{**CFG.__dict__, "log_every": 1}), stop_at_8, ckpt, checkpoint_every=4)
+        train_stack(first, SimTrainCfg(**{**CFG.__dict__, "log_every": 1}), stop_at_8, ckpt, checkpoint_every=4)
     resumed = SimStack(SETTINGS[:2], LVMCfg(), ENC)  # a fresh process: new objects, same config
     curve = train_stack(resumed, CFG, checkpoint=ckpt, checkpoint_every=4)
     np.testing.assert_allclose(curve, ref, rtol=1e-6, atol=1e-7)
@@ -88,16 +88,14 @@ def test_corrupt_checkpoint_gives_clear_error(tmp_path):
 
 def test_bad_train_config_raises():
     with pytest.raises(ValueError, match="train.schedule"):
-        NumericTrainCfg(steps=1, schedule="linear").check()
+        SimTrainCfg(steps=1, schedule="linear").check()
     with pytest.raises(ValueError, match="train.steps"):
-        NumericTrainCfg(steps=0).check()
+        SimTrainCfg(steps=0).check()
 
 
 def test_batched_equivalence_holds_with_whitening_tanh_and_clip_loss():
-    enc = EncoderCfg(hidden=(16, 16), whiten_inputs=True, output="tanh")
-    cfg = NumericTrainCfg(
-        steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1, independent_negatives=False
-    )
+    enc = SimEncoderCfg(hidden=(16, 16), whiten_inputs=True, output="tanh")
+    cfg = SimTrainCfg(steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1, independent_negatives=False)
     batched = SimStack(SETTINGS, LVMCfg(), enc)
     curve = train_stack(batched, cfg)
     for m, setting in enumerate(SETTINGS):
@@ -106,7 +104,7 @@ def test_batched_equivalence_holds_with_whitening_tanh_and_clip_loss():
 
 
 def test_whitening_gives_identity_covariance():
-    stack = SimStack(SETTINGS, LVMCfg(), EncoderCfg(hidden=(8,), whiten_inputs=True))
+    stack = SimStack(SETTINGS, LVMCfg(), SimEncoderCfg(hidden=(8,), whiten_inputs=True))
     x, t, _ = stack.sample(20_000, [torch.Generator().manual_seed(50 + i) for i in range(len(SETTINGS))])
     mx, wx, mt, wt = stack.whiten
     for m in range(len(SETTINGS)):
@@ -118,10 +116,8 @@ def test_whitening_gives_identity_covariance():
 
 
 def test_batched_equivalence_holds_for_the_residual_encoder():
-    enc = EncoderCfg(hidden=(16, 16), arch="resmlp", whiten_inputs=True, output="tanh")
-    cfg = NumericTrainCfg(
-        steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1, independent_negatives=False
-    )
+    enc = SimEncoderCfg(hidden=(16, 16), arch="resmlp", whiten_inputs=True, output="tanh")
+    cfg = SimTrainCfg(steps=10, batch_size=64, lr=3e-3, loss="clip_cross_modal", tau=0.1, independent_negatives=False)
     for m, batched, alone in batched_and_alone(enc, cfg):
         x = torch.randn(7, alone.lvms[0].image_dim)
         torch.testing.assert_close(batched.f_x.forward_one(m, x), alone.f_x.forward_one(0, x), rtol=1e-4, atol=1e-5)
@@ -129,12 +125,12 @@ def test_batched_equivalence_holds_for_the_residual_encoder():
 
 def test_resmlp_needs_a_single_width():
     with pytest.raises(ValueError, match="resmlp"):
-        EncoderCfg(hidden=(16, 32), arch="resmlp").check()
+        SimEncoderCfg(hidden=(16, 32), arch="resmlp").check()
 
 
 def test_alignment_weight_ramp_starts_at_the_paper_loss_and_then_departs():
-    base = NumericTrainCfg(steps=4, batch_size=32, lr=1e-3, independent_negatives=False)
-    ramp = NumericTrainCfg(**{**base.__dict__, "align_weight_final": 5.0})
+    base = SimTrainCfg(steps=4, batch_size=32, lr=1e-3, independent_negatives=False)
+    ramp = SimTrainCfg(**{**base.__dict__, "align_weight_final": 5.0})
     plain = train_stack(SimStack(SETTINGS[:1], LVMCfg(), ENC), base)
     ramped = train_stack(SimStack(SETTINGS[:1], LVMCfg(), ENC), ramp)
     assert plain[0, 0] == pytest.approx(ramped[0, 0], abs=1e-6)  # step 0: λ = 1
@@ -142,16 +138,16 @@ def test_alignment_weight_ramp_starts_at_the_paper_loss_and_then_departs():
 
 
 def test_alignment_weight_holds_before_and_after_its_ramp_window():
-    cfg = NumericTrainCfg(steps=101, align_weight=1.0, align_weight_final=4.0, align_ramp=(0.25, 0.5))
+    cfg = SimTrainCfg(steps=101, align_weight=1.0, align_weight_final=4.0, align_ramp=(0.25, 0.5))
     assert [cfg.align_weight_at(s) for s in (0, 25, 50, 75, 100)] == pytest.approx([1.0, 1.0, 4.0, 4.0, 4.0])
     assert cfg.align_weight_at(37) == pytest.approx(1.0 + 3.0 * (0.37 - 0.25) / 0.25)
     with pytest.raises(ValueError, match="align_ramp"):
-        NumericTrainCfg(steps=10, align_ramp=(0.6, 0.4)).check()
+        SimTrainCfg(steps=10, align_ramp=(0.6, 0.4)).check()
 
 
 def test_spare_code_dimensions_fade_out_to_the_theorems_code_size():
-    enc = EncoderCfg(hidden=(16, 16), code_extra=3)
-    cfg = NumericTrainCfg(steps=12, batch_size=32, lr=3e-3, independent_negatives=False, spare_fade=(0.25, 0.5))
+    enc = SimEncoderCfg(hidden=(16, 16), code_extra=3)
+    cfg = SimTrainCfg(steps=12, batch_size=32, lr=3e-3, independent_negatives=False, spare_fade=(0.25, 0.5))
     stack = SimStack(SETTINGS, LVMCfg(), enc)
     assert stack.code_dims == [4 + 3, 1 + 3, 7 + 3]
     x, t, _ = stack.sample(50, [torch.Generator().manual_seed(i) for i in range(len(SETTINGS))])
@@ -167,18 +163,18 @@ def test_spare_code_dimensions_fade_out_to_the_theorems_code_size():
 
 
 def test_spare_fade_holds_before_and_after_its_window_and_rejects_bad_windows():
-    cfg = NumericTrainCfg(steps=101, spare_fade=(0.2, 0.6))
+    cfg = SimTrainCfg(steps=101, spare_fade=(0.2, 0.6))
     assert [cfg.spare_scale_at(s) for s in (0, 20, 40, 60, 100)] == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
-    assert NumericTrainCfg(steps=101).spare_scale_at(100) == 1.0  # (0, 0): no fade
+    assert SimTrainCfg(steps=101).spare_scale_at(100) == 1.0  # (0, 0): no fade
     with pytest.raises(ValueError, match="spare_fade"):
-        NumericTrainCfg(steps=10, spare_fade=(0.5, 0.2)).check()
+        SimTrainCfg(steps=10, spare_fade=(0.5, 0.2)).check()
     with pytest.raises(ValueError, match="code_extra"):
-        EncoderCfg(code_extra=-1).check()
+        SimEncoderCfg(code_extra=-1).check()
 
 
 def test_batched_equivalence_holds_with_fading_spare_dimensions():
-    enc = EncoderCfg(hidden=(16, 16), code_extra=2)
-    cfg = NumericTrainCfg(steps=10, batch_size=64, lr=3e-3, independent_negatives=False, spare_fade=(0.2, 0.6))
+    enc = SimEncoderCfg(hidden=(16, 16), code_extra=2)
+    cfg = SimTrainCfg(steps=10, batch_size=64, lr=3e-3, independent_negatives=False, spare_fade=(0.2, 0.6))
     for m, batched, alone in batched_and_alone(enc, cfg):
         for key, value in alone.f_x.slice_state(0).items():
             torch.testing.assert_close(batched.f_x.slice_state(m)[key], value, rtol=1e-4, atol=1e-5)

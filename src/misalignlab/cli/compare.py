@@ -13,7 +13,7 @@ from misalignlab.config import with_overrides
 from misalignlab.data.scenes.dataset import ScenePairs, read_dataset_folder
 from misalignlab.data.scenes.scenarios import Scenario
 from misalignlab.data.scenes.shift import FactorShift
-from misalignlab.detect.backbones import BACKBONE_HELP
+from misalignlab.detect.backends import BACKBONE_HELP
 from misalignlab.strategies import STRATEGIES
 from misalignlab.workflows.compare import run_compare
 from misalignlab.workflows.compare_presets import SCENARIOS, compare_config

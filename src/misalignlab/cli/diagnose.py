@@ -17,7 +17,7 @@ from misalignlab.cli.app import app
 from misalignlab.cli.display import StageBars, progress_bars
 from misalignlab.config import with_overrides
 from misalignlab.data.ingest.stream import IngestCfg, open_pairs
-from misalignlab.detect.backbones import BACKBONE_HELP, parse_backbone
+from misalignlab.detect.backends import BACKBONE_HELP
 from misalignlab.detect.base import parse_detector_spec
 from misalignlab.detect.pipeline import DiagnoseCfg
 from misalignlab.train.distributed import current
@@ -39,8 +39,8 @@ def diagnose_cmd(
 ) -> None:
     """Score, type and explain every image–caption pair; write pairs.parquet, summary.json, gallery.html."""
     base = DiagnoseCfg(schema=schema)
-    embed = dataclasses.replace(base.embed, folds=folds, train={**base.embed.train, "steps": steps})
-    embed = dataclasses.replace(embed, **parse_backbone(backbone))  # type: ignore[arg-type]
+    train = dataclasses.replace(base.embed.train, steps=steps)
+    embed = dataclasses.replace(base.embed, folds=folds, train=train).with_backbone(backbone)
     cfg = dataclasses.replace(base, embed=embed)
     if detector:
         cfg = dataclasses.replace(cfg, detectors=parse_detector_spec(detector))

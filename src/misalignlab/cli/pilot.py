@@ -14,7 +14,7 @@ import typer
 from misalignlab.cli.app import app, invoked_argv
 from misalignlab.cli.display import StageBars, progress_bars
 from misalignlab.config import from_dict, with_overrides
-from misalignlab.detect.backbones import BACKBONE_HELP
+from misalignlab.detect.backends import BACKBONE_HELP
 from misalignlab.pilot import PILOT_SCENARIOS, PilotCfg, PilotTask
 from misalignlab.pilot.data import PilotData, render_builtin
 from misalignlab.workflows.pilot import run_pilot

@@ -1,6 +1,6 @@
 """Train and embed the cross-fitting folds: resumable fold by fold, shared out over torchrun ranks.
 
-:func:`fit_folds` is the loop inside :func:`~misalignlab.detect.embeddings.crossfit_embeddings`.
+:func:`fit_folds` is the loop inside :func:`~misalignlab.detect.crossfit.crossfit_embeddings`.
 With a cache folder, every finished fold leaves its model (``models/fold<k>/``, the backend's own
 format) and then its held-out codes (``folds/fold<k>.npz``, the mark of a finished fold), so a
 killed diagnosis reruns only the folds it had not finished. Under ``torchrun`` rank ``r`` trains
@@ -44,7 +44,7 @@ def _read_parts(parts: Path) -> dict[int, Part]:
 
 
 def _fit_one(backend: Any, k: int, images: np.ndarray, caps: Sequence[str], fold: np.ndarray, crossfit: bool) -> Part:
-    from misalignlab.detect.embeddings import unit  # (that module calls this one)
+    from misalignlab.detect.backends import unit  # (that module calls this one)
 
     held = np.flatnonzero(fold == k)
     train = np.flatnonzero(fold != k) if crossfit else np.zeros(0, dtype=np.int64)

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from misalignlab.detect.backends import EmbedCfg
 from misalignlab.detect.base import DetectionResult, PairView, build_detectors
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
-from misalignlab.detect.embeddings import EmbedCfg, PairEmbeddings, crossfit_embeddings
+from misalignlab.detect.crossfit import PairEmbeddings, crossfit_embeddings
 from misalignlab.detect.explain import explanations
 from misalignlab.detect.slots import SlotSchema, cached_slot_evidence, fashion_schema, infer_schema, scene_schema
 from misalignlab.kinds import KINDS

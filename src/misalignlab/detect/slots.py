@@ -192,7 +192,7 @@ def parse_all(schema: SlotSchema, captions: Sequence[str]) -> tuple[np.ndarray, 
 def slot_evidence(emb: object, captions: Sequence[str], schema: SlotSchema) -> SlotEvidence:
     """Score every single-slot alternative of every caption against its image (see module docstring).
 
-    ``emb`` is a :class:`~misalignlab.detect.embeddings.PairEmbeddings`; alternatives are encoded
+    ``emb`` is a :class:`~misalignlab.detect.crossfit.PairEmbeddings`; alternatives are encoded
     with the fold model of their pair, each distinct (fold, caption) once.
     """
     said, parsed = parse_all(schema, captions)

@@ -26,7 +26,7 @@ ARCHS = ("mlp", "resmlp")
 
 
 @dataclass(frozen=True)
-class EncoderCfg:
+class SimEncoderCfg:
     """MLP encoders. ``hidden=()`` means the paper's widths [10d, 50d, 50d, 50d, 50d, 10d] (d = input size)."""
 
     hidden: tuple[int, ...] = ()
@@ -38,7 +38,7 @@ class EncoderCfg:
     init: str = "uniform"  # "uniform" (nn.Linear default, the paper's code) or "kaiming"
     arch: str = "mlp"  # "mlp": the paper's plain MLP; "resmlp": pre-LayerNorm residual blocks of width hidden[0]
 
-    def check(self) -> EncoderCfg:
+    def check(self) -> SimEncoderCfg:
         if self.output not in OUTPUTS:
             raise ValueError(f"encoder.output must be one of {OUTPUTS}, got {self.output!r}")
         if self.arch not in ARCHS:
@@ -67,7 +67,7 @@ class Setting:
     label: str = ""
 
 
-def _encoder_stack(cfg: EncoderCfg, in_dims: list[int], out_dims: list[int], gens: list[torch.Generator]):
+def _encoder_stack(cfg: SimEncoderCfg, in_dims: list[int], out_dims: list[int], gens: list[torch.Generator]):
     """One tower for every model of a sweep, plain or residual."""
     if cfg.arch == "resmlp":
         return StackedResMLP(in_dims, out_dims, cfg.hidden[0], len(cfg.hidden), gens, cfg.negative_slope)
@@ -88,7 +88,7 @@ def _zca(v: Tensor) -> tuple[Tensor, Tensor]:
 class SimStack:
     """The LVMs and stacked encoders of a sweep; ``encode`` gives each model's codes."""
 
-    def __init__(self, settings: Sequence[Setting], lvm_cfg: LVMCfg, enc_cfg: EncoderCfg) -> None:
+    def __init__(self, settings: Sequence[Setting], lvm_cfg: LVMCfg, enc_cfg: SimEncoderCfg) -> None:
         if not settings:
             raise ValueError("a sweep needs at least one setting")
         self.settings = list(settings)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from misalignlab.data.scenes.factors import SEMANTIC, check_factor_names
 from misalignlab.data.scenes.shift import FactorShift
-from misalignlab.detect.backbones import parse_backbone
+from misalignlab.detect.backends import parse_backbone
 from misalignlab.models.pair_model import ModelCfg
 
 

@@ -74,7 +74,7 @@ def load_profile(run_dir: Path, name: str | None = None) -> Profile:
         raise ValueError(f"{path} is not a diagnose summary: missing or malformed {exc}") from None
     embed = (data.get("config") or {}).get("embed") or {}
     backend = str(embed.get("backend", "?"))
-    backbone = f"hf:{(embed.get('model') or {}).get('path', '')}" if backend == "hf" else backend
+    backbone = f"hf:{embed.get('path', '')}" if backend == "hf" else backend
     return Profile(name or run_dir.name, run_dir, pairs, int(data.get("flagged", 0)), types, omitted, wrong, backbone)
 
 

@@ -20,7 +20,7 @@ from misalignlab.models.losses import ContrastiveLoss, cosine_sim
 from misalignlab.models.pair_model import ImageTextModel, build_model
 from misalignlab.models.tokenizer import WordTokenizer
 from misalignlab.strategies.base import PairSet, Strategy
-from misalignlab.train.pairs import ImageTextCfg, PairBatches, _check_pairs, images_to_float
+from misalignlab.train.pairs import PairBatches, PairTrainCfg, _check_pairs, images_to_float
 from misalignlab.train.trainer import Callback, Trainer, seed_everything
 
 
@@ -73,7 +73,7 @@ class Fitted:
 def fit_strategy(
     strategy: Strategy,
     pairs: PairSet,
-    cfg: ImageTextCfg,
+    cfg: PairTrainCfg,
     found: DetectionResult | None = None,
     callbacks: Sequence[Callback] = (),
     resume: Path | None = None,

@@ -56,8 +56,8 @@ class LossCfg:
 
 
 @dataclass(frozen=True)
-class ImageTextCfg:
-    """Everything :func:`train_imagetext` needs.
+class PairTrainCfg:
+    """Everything :func:`train_pairs` needs.
 
     ``channels_last`` (images and convolutions in NHWC memory order) and ``data_on_device`` (all
     pairs copied to the training device once, so a batch is an index on the device, not a host
@@ -157,7 +157,7 @@ class PairBatches:
         self._perm = self._permutation(self.epoch)
 
 
-class ImageTextObjective(nn.Module):
+class PairObjective(nn.Module):
     """Contrastive objective on an image–text model: ``{"contrastive_loss", "batch_i2t_acc"}``.
 
     A batch holds this rank's b rows of a global batch of B = W·b (W = 1 alone). The loss of those
@@ -200,10 +200,10 @@ def _check_pairs(images: np.ndarray, captions: Sequence[str], weights: np.ndarra
         raise ValueError(f"weights must be non-negative with shape ({len(images)},), got {weights.shape}")
 
 
-def train_imagetext(
+def train_pairs(
     images: np.ndarray,
     captions: Sequence[str],
-    cfg: ImageTextCfg,
+    cfg: PairTrainCfg,
     weights: np.ndarray | None = None,
     tokenizer: WordTokenizer | None = None,
     callbacks: Sequence[Callback] = (),
@@ -225,7 +225,7 @@ def train_imagetext(
     channels_last = on_cuda if cfg.channels_last is None else cfg.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    objective = ImageTextObjective(model, cfg.loss.build(), channels_last, d)
+    objective = PairObjective(model, cfg.loss.build(), channels_last, d)
     source = PairBatches(
         image_source(images),
         tokenizer.encode(list(captions), cfg.model.max_len),

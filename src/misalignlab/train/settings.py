@@ -72,7 +72,7 @@ def lr_factor(step: int, cfg: TrainCfg) -> float:
     """Multiplier of ``cfg.lr`` for optimizer step ``step`` (0-based): linear warmup, then constant/cosine.
 
     Reads only ``steps``, ``warmup_steps`` and ``schedule``, so the batched simulation trainer
-    (:class:`misalignlab.train.sim.NumericTrainCfg`) shares it."""
+    (:class:`misalignlab.train.sim.SimTrainCfg`) shares it."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":

@@ -32,7 +32,7 @@ SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
-class NumericTrainCfg:
+class SimTrainCfg:
     steps: int
     batch_size: int = 6144
     lr: float = 1e-4
@@ -57,7 +57,7 @@ class NumericTrainCfg:
             return build_loss(self.loss, align_weight=self.align_weight)
         return build_loss(self.loss)
 
-    def check(self) -> NumericTrainCfg:
+    def check(self) -> SimTrainCfg:
         if self.steps < 1:
             raise ValueError(f"train.steps must be ≥ 1, got {self.steps}")
         if self.batch_size < 2:
@@ -123,7 +123,7 @@ def _load_checkpoint(path: Path, stack: SimStack, opt, sched, gens, curve: np.nd
 
 def train_stack(
     stack: SimStack,
-    cfg: NumericTrainCfg,
+    cfg: SimTrainCfg,
     on_log: Callable[[int, np.ndarray], None] | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 1000,

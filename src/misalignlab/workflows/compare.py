@@ -28,9 +28,8 @@ import torch
 from misalignlab.config import to_dict
 from misalignlab.data.scenes.dataset import ScenePairs
 from misalignlab.data.scenes.scenarios import Scenario, eval_sets, render_split
-from misalignlab.detect.backbones import parse_backbone
+from misalignlab.detect.backends import budget_embed_cfg
 from misalignlab.detect.base import DetectionResult
-from misalignlab.detect.embeddings import EmbedCfg
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import detection_metrics
 from misalignlab.evaluate.pair_metrics import summarise_seeds
@@ -40,7 +39,7 @@ from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.strategies import PairSet, build_strategy
 from misalignlab.strategies.fit import fit_strategy
 from misalignlab.train.callbacks import Checkpoint
-from misalignlab.train.pairs import ImageTextCfg
+from misalignlab.train.pairs import PairTrainCfg
 from misalignlab.train.trainer import Callback, latest_checkpoint
 from misalignlab.workflows.compare_presets import CompareCfg
 
@@ -53,18 +52,8 @@ def detect_training_pairs(
     """Cross-fitted (2-fold) detector scores on the training pairs, and the detector's quality if truth is known.
 
     ``cache_dir`` keeps the fold models and codes (a rerun loads them instead of training again)."""
-    train = {
-        "steps": cfg.detect_steps,
-        "batch_size": min(cfg.train.batch_size, len(pairs) // 2),
-        "lr": cfg.train.lr,
-        "schedule": "cosine",
-        "warmup_steps": min(50, cfg.detect_steps // 5),
-    }
-    model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
-    embed = replace(
-        EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0),
-        **parse_backbone(cfg.backbone),
-    )  # type: ignore[arg-type]
+    batch = min(cfg.train.batch_size, len(pairs) // 2)
+    embed = budget_embed_cfg(cfg.detect_steps, batch, cfg.train.lr, cfg.model, cfg.data_seed, cfg.backbone)
     dcfg = DiagnoseCfg(embed, detectors={"similarity": {}, "slot_swap": {}}, schema="scenes")
     results = diagnose_pairs(list(pairs.pair_id), pairs.images, pairs.captions, dcfg, cache_dir).results
     if cfg.detector not in results:
@@ -127,7 +116,7 @@ def run_compare(
         for name, strategy in built.items():
             if (name, seed) in done:
                 continue
-            icfg = ImageTextCfg(replace(cfg.train, seed=seed), cfg.model, cfg.loss)
+            icfg = PairTrainCfg(replace(cfg.train, seed=seed), cfg.model, cfg.loss)
             write_json(
                 run.path(f"runs/{name}/seed{seed}/config.json"),
                 {

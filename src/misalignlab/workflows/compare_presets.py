@@ -62,7 +62,7 @@ class CompareCfg:
             raise ValueError("seeds >= 1, n_train / n_fit / n_test >= 2 and detect_steps >= 1 are required")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
-        from misalignlab.detect.backbones import parse_backbone
+        from misalignlab.detect.backends import parse_backbone
 
         parse_backbone(self.backbone)  # an unknown backbone fails before anything trains
 

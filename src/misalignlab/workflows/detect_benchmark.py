@@ -28,8 +28,7 @@ import pandas as pd
 
 from misalignlab.data.scenes.factors import SceneCfg
 from misalignlab.data.scenes.inject import InjectionCfg
-from misalignlab.detect.backbones import parse_backbone
-from misalignlab.detect.embeddings import EmbedCfg
+from misalignlab.detect.backends import EmbedCfg, parse_backbone
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import detection_metrics, type_metrics
 from misalignlab.kinds import KINDS
@@ -101,9 +100,9 @@ def _diagnose_cfg(
     cfg: DetectBenchCfg, schema: str, typing: dict[str, float] | None = None, backbone: str = "scratch"
 ) -> DiagnoseCfg:
     base = EmbedCfg()
-    train = {**base.train, "steps": cfg.steps}
+    train = dataclasses.replace(base.train, steps=cfg.steps)
     embed = dataclasses.replace(base, folds=cfg.folds, seed=cfg.seed, train=train, reweight_steps=cfg.reweight_steps)
-    embed = dataclasses.replace(embed, **parse_backbone(backbone))  # type: ignore[arg-type]
+    embed = embed.with_backbone(backbone)
     if not typing:
         return DiagnoseCfg(embed=embed, schema=schema)
     detectors = DiagnoseCfg().detectors | {"slot_swap": {"typing": dict(typing)}}

@@ -16,7 +16,7 @@ from typing import Any
 
 from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import store_pairs
-from misalignlab.detect.embeddings import crossfit_embeddings
+from misalignlab.detect.crossfit import crossfit_embeddings
 from misalignlab.detect.pipeline import DiagnoseCfg, Progress, diagnose_pairs
 from misalignlab.report.gallery import write_gallery
 from misalignlab.runs import atomic_write_bytes, write_json

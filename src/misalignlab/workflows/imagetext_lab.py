@@ -36,7 +36,7 @@ from misalignlab.report.imagetext_report import level_markdown, score_heatmap, w
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.train.callbacks import AlignWeightRamp, Checkpoint, EvalEvery, JsonlLog, SpareFade
 from misalignlab.train.distributed import barrier, current
-from misalignlab.train.pairs import ImageTextCfg, embed, train_imagetext
+from misalignlab.train.pairs import PairTrainCfg, embed, train_pairs
 from misalignlab.train.trainer import Callback, Trainer, latest_checkpoint
 from misalignlab.workflows.imagetext_presets import ImageTextLabCfg, Level
 
@@ -126,7 +126,7 @@ def run_level(
     captions, template = level_captions(scenes, level, cfg.seed)
     code_dim, spare = cfg.code_for(level), cfg.code_extra
     model_cfg = replace(cfg.model, code_dim=code_dim + spare)
-    it_cfg = ImageTextCfg(train=cfg.train_for(level), model=model_cfg, loss=cfg.loss)
+    it_cfg = PairTrainCfg(train=cfg.train_for(level), model=model_cfg, loss=cfg.loss)
     timer = _Throughput()
     callbacks: list[Callback] = [timer]
     if cfg.align_ramp != (0.0, 0.0):
@@ -146,7 +146,7 @@ def run_level(
     if resume is not None:
         log.info("%s: resuming from %s", level.name, resume)
     tr = scenes.train
-    model = train_imagetext(scenes.images[tr], captions[tr], it_cfg, callbacks=callbacks, resume=resume)
+    model = train_pairs(scenes.images[tr], captions[tr], it_cfg, callbacks=callbacks, resume=resume)
     if not current().is_main:
         return {}
     start = time.perf_counter()

@@ -23,8 +23,7 @@ import numpy as np
 from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import update_hash, update_text_hash
 from misalignlab.data.scenes.scenarios import Scenario
-from misalignlab.detect.backbones import parse_backbone
-from misalignlab.detect.embeddings import EmbedCfg
+from misalignlab.detect.backends import budget_embed_cfg
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
 from misalignlab.pilot.config import CostModel, PilotCfg
 from misalignlab.pilot.data import PilotData, heldout_split, retrieval_evaluator, scene_evaluator
@@ -35,7 +34,7 @@ from misalignlab.pilot.result import PilotResult
 from misalignlab.runs import RunDir, read_jsonl, write_json
 from misalignlab.strategies import build_strategy
 from misalignlab.strategies.fit import fit_strategy
-from misalignlab.train.pairs import ImageTextCfg, LossCfg
+from misalignlab.train.pairs import LossCfg, PairTrainCfg
 from misalignlab.train.trainer import Callback, TrainCfg
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ PROBE_STEPS = 30  # steps of the timing run that sizes the plan
 REPORT_RESERVE_S = 15.0  # budget kept for scoring the decision and writing the report
 
 
-def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) -> ImageTextCfg:
+def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) -> PairTrainCfg:
     train = TrainCfg(
         steps=steps,
         batch_size=min(cfg.batch_size, n),
@@ -54,20 +53,12 @@ def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) ->
         seed=seed,
     )
     model = dataclasses.replace(cfg.model, image_size=image_size)
-    return ImageTextCfg(train, model, LossCfg("clip_cross_modal", tau=0.1))
+    return PairTrainCfg(train, model, LossCfg("clip_cross_modal", tau=0.1))
 
 
 def _diagnose(data: PilotData, cfg: PilotCfg, detect_steps: int, out: Path, progress: Progress | None) -> Diagnosis:
-    train = {
-        "steps": detect_steps,
-        "batch_size": min(cfg.batch_size, len(data) // 2),
-        "lr": cfg.lr,
-        "schedule": "cosine",
-        "warmup_steps": min(50, detect_steps // 5),
-    }
-    model = {k: getattr(cfg.model, k) for k in ("code_dim", "max_len", "image", "text")}
-    embed = EmbedCfg(folds=2, seed=cfg.data_seed, train=train, model=model, reweight_steps=0)
-    dcfg = DiagnoseCfg(dataclasses.replace(embed, **parse_backbone(cfg.backbone)))  # type: ignore[arg-type]
+    batch = min(cfg.batch_size, len(data) // 2)
+    dcfg = DiagnoseCfg(budget_embed_cfg(detect_steps, batch, cfg.lr, cfg.model, cfg.data_seed, cfg.backbone))
     return diagnose_pairs(list(data.ids), data.images, data.captions, dcfg, out / "cache", progress)
 
 

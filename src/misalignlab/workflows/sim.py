@@ -25,11 +25,11 @@ from misalignlab.lvm.bias import BiasSpec
 from misalignlab.lvm.generators import GeneratorCfg
 from misalignlab.lvm.latents import LatentCfg
 from misalignlab.lvm.model import LVMCfg
-from misalignlab.models.sim_stack import EncoderCfg, Setting, SimStack
+from misalignlab.models.sim_stack import Setting, SimEncoderCfg, SimStack
 from misalignlab.registry import Registry
 from misalignlab.report.heatmap import loss_plot, r2_heatmap
 from misalignlab.runs import RunDir, atomic_write_text
-from misalignlab.train.sim import NumericTrainCfg, train_stack
+from misalignlab.train.sim import SimTrainCfg, train_stack
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ class SweepCfg:
     preset: str
     scale: str
     lvm: LVMCfg = field(default_factory=LVMCfg)
-    encoder: EncoderCfg = field(default_factory=EncoderCfg)
-    train: NumericTrainCfg = field(default_factory=lambda: NumericTrainCfg(steps=1))
+    encoder: SimEncoderCfg = field(default_factory=SimEncoderCfg)
+    train: SimTrainCfg = field(default_factory=lambda: SimTrainCfg(steps=1))
     seeds: tuple[int, ...] = (0,)
     n_fit: int = 8192
     n_test: int = 4096
@@ -97,8 +97,8 @@ def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
             preset=preset,
             scale=scale,
             lvm=lvm,
-            encoder=EncoderCfg(),
-            train=NumericTrainCfg(steps=100_000, batch_size=6144, lr=1e-4, log_every=1000),
+            encoder=SimEncoderCfg(),
+            train=SimTrainCfg(steps=100_000, batch_size=6144, lr=1e-4, log_every=1000),
             seeds=(0, 1, 2),
             n_fit=20_480,
             n_test=20_480,
@@ -117,8 +117,8 @@ def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
             preset=preset,
             scale=scale,
             lvm=lvm,
-            encoder=EncoderCfg(hidden=(128,) * 4, arch="resmlp", whiten_inputs=True, code_extra=8),
-            train=NumericTrainCfg(
+            encoder=SimEncoderCfg(hidden=(128,) * 4, arch="resmlp", whiten_inputs=True, code_extra=8),
+            train=SimTrainCfg(
                 steps=3000,
                 batch_size=512,
                 lr=2e-3,
@@ -137,8 +137,8 @@ def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
         preset=preset,
         scale=scale,
         lvm=lvm,
-        encoder=EncoderCfg(hidden=(32,) * 2),
-        train=NumericTrainCfg(
+        encoder=SimEncoderCfg(hidden=(32,) * 2),
+        train=SimTrainCfg(
             steps=60, batch_size=128, lr=1e-3, schedule="cosine", independent_negatives=False, log_every=20
         ),
         n_fit=600,

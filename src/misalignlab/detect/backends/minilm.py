@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from misalignlab.detect.backbones import HF_INSTALL, require_hf
-from misalignlab.detect.embeddings import BACKENDS, EmbedCfg, ScratchBackend
+from misalignlab.detect.backends.base import BACKENDS, HF_INSTALL, EmbedCfg, require_hf
+from misalignlab.detect.backends.scratch import ScratchBackend
 from misalignlab.runs import atomic_write_bytes, write_json
 
 log = logging.getLogger(__name__)
@@ -126,16 +126,15 @@ def text_head(in_dim: int, code_dim: int, hidden: int = 0):  # -> nn.Module
 @BACKENDS.register("text:minilm")
 class LockedTextBackend(ScratchBackend):
     """Per fold: our image encoder + a head over frozen MiniLM codes (``EmbedCfg.model`` as for
-    ``scratch``; ``head_hidden`` > 0 makes the head an MLP, ``text`` and ``max_len`` are unused)."""
+    ``scratch``; ``EmbedCfg.head_hidden`` > 0 makes the head an MLP, ``text`` and ``max_len`` are unused)."""
 
     name = "text:minilm"
 
     def __init__(
         self, cfg: EmbedCfg, image_size: int, encoder: Callable[[list[str]], np.ndarray] | None = None
     ) -> None:
-        model = dict(cfg.model)
-        self.head_hidden = int(model.pop("head_hidden", 0))  # type: ignore[call-overload]
-        super().__init__(dataclasses.replace(cfg, model=model), image_size)
+        self.head_hidden = cfg.head_hidden
+        super().__init__(cfg, image_size)
         if encoder is None:
             require_hf("text:minilm")  # fail now, with the install hint, not after the first fold
         self.captions = CaptionCache(encoder or (lambda texts: minilm_encoder()(texts)))
@@ -152,7 +151,7 @@ class LockedTextBackend(ScratchBackend):
         """A fresh model trained on the pairs; the 'tokens' the batches carry are frozen sentence codes."""
         import torch
 
-        from misalignlab.train.pairs import ImageTextObjective, LossCfg, PairBatches, image_source
+        from misalignlab.train.pairs import LossCfg, PairBatches, PairObjective, image_source
         from misalignlab.train.trainer import Trainer, seed_everything
 
         codes = torch.from_numpy(self.captions(captions))  # (n, 384), encoded once per distinct caption
@@ -165,7 +164,7 @@ class LockedTextBackend(ScratchBackend):
             train.seed,
             None if weights is None else torch.as_tensor(weights, dtype=torch.float32),
         )
-        Trainer(train).fit(ImageTextObjective(model, LossCfg().build()), source)
+        Trainer(train).fit(PairObjective(model, LossCfg().build()), source)
         return model.eval()
 
     def embed_texts(self, fold: int, texts: Sequence[str]) -> np.ndarray:

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from misalignlab.detect.backbones import require_hf
-from misalignlab.detect.embeddings import BACKENDS, EmbedCfg, EmbeddingBackend
+from misalignlab.detect.backends.base import BACKENDS, EmbedCfg, EmbeddingBackend, require_hf
 
 log = logging.getLogger(__name__)
 WEIGHT_FILES = (
@@ -80,10 +79,7 @@ class HFClipBackend(EmbeddingBackend):
     crossfit = False
 
     def __init__(self, cfg: EmbedCfg, image_size: int, batch_size: int = 64) -> None:
-        path = cfg.model.get("path")
-        if not path:
-            raise ValueError("backend 'hf' needs embed.model.path (use --backbone hf:PATH)")
-        self.folder = Path(str(path)).expanduser()
+        self.folder = Path(cfg.path).expanduser()
         check_clip_folder(self.folder)
         self.batch_size = batch_size
         self._parts: tuple[Any, Any, Any] | None = None  # (model, tokenizer, image processor), loaded lazily
