@@ -115,6 +115,14 @@ def test_hugging_face_save_to_disk_folder(tmp_path: Path, run, png, pixels) -> N
     assert got.pairs.rows[2].ref == f"{folder.resolve()}/data-00000-of-00002.arrow::1"
 
 
+def test_arrow_ipc_file_format_reads_too(tmp_path: Path, run, png) -> None:
+    table = pa.table({"key": ["a", "b"], "jpg": [png(0), png(1)], "caption": ["zero", "one"]})
+    with pa.OSFile(str(tmp_path / "d.arrow"), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=1)
+    got = run(tmp_path / "d.arrow")
+    assert got.pairs.ids == ("a", "b") and got.pairs.rows[1].ref == f"{tmp_path / 'd.arrow'}::2"
+
+
 def test_dataset_dict_folder_asks_for_a_split(tmp_path: Path) -> None:
     (tmp_path / "dd").mkdir()
     (tmp_path / "dd/dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))

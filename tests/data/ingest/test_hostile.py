@@ -137,3 +137,20 @@ def test_a_truncated_arrow_stream_keeps_the_rows_before_the_break(tmp_path: Path
     got = run(path)
     assert got.pairs.ids[:2] == ("1", "2") and len(got.pairs) in (2, 4)
     assert [r.reason for r in got.records] == ["shard_truncated"] and "rest of file skipped" in got.records[0].message
+
+
+def test_an_unreadable_later_shard_is_skipped_not_fatal(tmp_path: Path, run, png, tar) -> None:
+    _images(tmp_path / "img", png, n=2)
+    for n in range(3):
+        table = pa.table({"image": [f"img/{n % 2}.png"], "caption": [f"shard {n}"]})
+        pq.write_table(table, tmp_path / f"part-{n}.parquet")
+    (tmp_path / "part-1.parquet").write_bytes(b"PAR1 garbage")
+    got = run(tmp_path)
+    assert got.pairs.captions == ("shard 0", "shard 2") and got.pairs.ids == ("1", "2")
+    assert [(Path(r.source).name, r.reason) for r in got.records] == [("part-1.parquet", "shard_unreadable")]
+    (tmp_path / "shards").mkdir()
+    tar(tmp_path / "shards/0.tar.gz", [("a.png", png(0)), ("a.txt", b"first")], mode="w:gz")
+    (tmp_path / "shards/1.tar.gz").write_bytes(b"\x1f\x8b broken gzip")
+    tar(tmp_path / "shards/2.tar.gz", [("c.png", png(1)), ("c.txt", b"third")], mode="w:gz")
+    shards = run(tmp_path / "shards")
+    assert shards.pairs.ids == ("a", "c") and [r.reason for r in shards.records] == ["shard_unreadable"]

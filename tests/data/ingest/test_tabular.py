@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from misalignlab.data.ingest.images import decode_image as real_decode
 from misalignlab.data.ingest.stream import IngestCfg, IngestError, open_pairs
 
 # Hugging Face datasets' Image() feature as it lands in parquet/Arrow
@@ -43,7 +44,11 @@ def test_hugging_face_image_struct_with_bytes_or_a_path(tmp_path: Path, run, png
     assert [r for _, _, r in got.reasons()] == ["remote_url", "image_missing"]
 
 
-def test_list_captions_give_one_pair_each_sharing_the_image(tmp_path: Path, run, png) -> None:
+def test_list_captions_give_one_pair_each_sharing_the_image(tmp_path: Path, run, png, monkeypatch) -> None:
+    from misalignlab.data.ingest import stream
+
+    calls = []
+    monkeypatch.setattr(stream, "decode_image", lambda data, cfg: calls.append(1) or real_decode(data, cfg))
     caps = pa.array([["a cat", "a small cat", "kitten"], ["a dog"], []], type=pa.list_(pa.string()))
     table = pa.table({"key": ["c", "d", "e"], "jpg": [png(0), png(1), png(2)], "caption": caps})
     pq.write_table(table, tmp_path / "m.parquet")
@@ -55,6 +60,7 @@ def test_list_captions_give_one_pair_each_sharing_the_image(tmp_path: Path, run,
     np.testing.assert_array_equal(got.pairs.images[0], got.pairs.images[2])
     assert got.reasons() == [(3, "e", "caption_empty")]
     assert got.summary["accepted"] == 4 and got.summary["images"] == 2
+    assert len(calls) == 2  # one decode per image, not per caption
 
 
 def test_jsonl_list_captions(tmp_path: Path, run, png) -> None:

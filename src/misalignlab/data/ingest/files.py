@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from itertools import groupby
 from pathlib import Path
 
 from misalignlab.data.ingest.config import IngestCfg
@@ -28,12 +27,12 @@ def iter_files(folder: Path, cfg: IngestCfg, root: Path) -> Iterator[RawRow]:
         names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
     except OSError as err:
         raise IngestError(folder, None, f"cannot list sample folder: {err.strerror or err}") from None
-    entries = [(split_key(n), n) for n in names]
-    samples = groupby((e for e in entries if wanted_ext(e[0][1], cfg)), key=lambda e: e[0][0])
-    for record, (key, group) in enumerate(samples, start=1):
-        by_ext: dict[str, list[str]] = {}
-        for (_, ext), name in group:
-            by_ext.setdefault(ext, []).append(name)
+    samples: dict[str, dict[str, list[str]]] = {}  # KEY → ext → names, in name order
+    for name in names:
+        key, ext = split_key(name)
+        if wanted_ext(ext, cfg):
+            samples.setdefault(key, {}).setdefault(ext, []).append(name)
+    for record, (key, by_ext) in enumerate(samples.items(), start=1):
         yield _sample(folder, key, by_ext, record, cfg, root)
 
 

@@ -37,6 +37,7 @@ SHARD_TRUNCATED = "shard_truncated"  # a tar shard or Arrow file breaks mid-way;
 REMOTE_URL = "remote_url"  # the image field is a URL (http://, s3:// …): never fetched; download first
 ROW_GROUP_UNREADABLE = "row_group_unreadable"  # a parquet row group cannot be decoded; one record per row lost
 DOWNLOAD_FAILED = "download_failed"  # img2dataset wrote the row without an image (status is not "success")
+SHARD_UNREADABLE = "shard_unreadable"  # a later file of a multi-file dataset cannot be opened or lacks a column
 
 REASONS: tuple[str, ...] = (
     IMAGE_MISSING,
@@ -54,6 +55,7 @@ REASONS: tuple[str, ...] = (
     REMOTE_URL,
     ROW_GROUP_UNREADABLE,
     DOWNLOAD_FAILED,
+    SHARD_UNREADABLE,
 )
 
 
