@@ -2,8 +2,8 @@
 
 :func:`store_pairs` drains a :class:`~misalignlab.data.ingest.stream.PairStream` chunk by chunk: each
 chunk's decoded images are appended to a ``.npy`` file in the run's cache folder and dropped, so
-peak memory grows with ``chunk_size``, not with the number of pairs. Only ids, captions and
-source rows (a few hundred bytes per pair) are kept as lists. The images come back as a
+peak memory grows with ``chunk_size``, not with the number of pairs. Only ids, captions, image
+keys and source rows (a few hundred bytes per pair) are kept as lists. The images come back as a
 read-only-on-disk ``numpy.memmap`` (N, S, S, 3) uint8 that every consumer already indexes in
 slices or small gathers (training batches, embedding, the gallery, :func:`update_hash`).
 
@@ -95,6 +95,7 @@ class StoredPairs:
     rows: tuple[SourceRow, ...]  # (N,)
     path: Path
     reused: bool  # an identical store was already there
+    image_keys: tuple[str, ...]  # (N,) pairs sharing a key are captions of one image
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -121,6 +122,7 @@ def store_pairs(
     ids: list[str] = []
     captions: list[str] = []
     rows: list[SourceRow] = []
+    keys: list[str] = []
     # texts and pixels hashed apart, so the key does not depend on where chunks happen to end
     text_hash, pixel_hash = hashlib.blake2b(STORE_FORMAT), hashlib.blake2b(STORE_FORMAT)
     shape: tuple[int, ...] | None = None
@@ -140,6 +142,7 @@ def store_pairs(
                 ids += chunk.ids
                 captions += chunk.captions
                 rows += chunk.rows
+                keys += chunk.image_keys
                 if on_chunk is not None:
                     on_chunk(len(ids))
             if shape is None:
@@ -161,7 +164,7 @@ def store_pairs(
         raise
     _remove_stale(folder, keep=path)
     log.info("%s %d decoded image(s) in %s", "reused" if reused else "stored", len(ids), path)
-    return StoredPairs(tuple(ids), open_store(path), tuple(captions), tuple(rows), path, reused)
+    return StoredPairs(tuple(ids), open_store(path), tuple(captions), tuple(rows), path, reused, tuple(keys))
 
 
 def _remove_stale(folder: Path, keep: Path) -> None:

@@ -36,12 +36,11 @@ class ImageCfg:
     max_bytes: int = 64 * 2**20
     max_pixels: int = 64 * 2**20
 
-    def check(self) -> ImageCfg:
+    def __post_init__(self) -> None:
         if self.fit not in FITS:
             raise ValueError(f"unknown image fit {self.fit!r}; valid: {', '.join(FITS)}")
         if self.size < 1 or self.max_bytes < 1 or self.max_pixels < 1:
             raise ValueError(f"image size and limits must be positive, got {self}")
-        return self
 
 
 def open_checked(data: bytes, cfg: ImageCfg, min_side: int | None = None) -> Image.Image:

@@ -32,8 +32,12 @@ CAPTION_NOT_TEXT = "caption_not_text"  # a number, list, object … instead of a
 CAPTION_NOT_UTF8 = "caption_not_utf8"  # undecodable bytes
 CAPTION_TOO_LONG = "caption_too_long"
 DUPLICATE_ID = "duplicate_id"  # an id already accepted earlier in the run
-MALFORMED_ROW = "malformed_row"  # wrong field count, invalid JSON line, empty id, ambiguous tar sample
-SHARD_TRUNCATED = "shard_truncated"  # a tar shard ends mid-member; the rest of that shard is skipped
+MALFORMED_ROW = "malformed_row"  # wrong field count, unparseable CSV record or JSON line, empty id, ambiguous sample
+SHARD_TRUNCATED = "shard_truncated"  # a tar shard or Arrow file breaks mid-way; the rest of that file is skipped
+REMOTE_URL = "remote_url"  # the image field is a URL (http://, s3:// …): never fetched; download first
+ROW_GROUP_UNREADABLE = "row_group_unreadable"  # a parquet row group cannot be decoded; one record per row lost
+DOWNLOAD_FAILED = "download_failed"  # img2dataset wrote the row without an image (status is not "success")
+SHARD_UNREADABLE = "shard_unreadable"  # a later file of a multi-file dataset cannot be opened or lacks a column
 
 REASONS: tuple[str, ...] = (
     IMAGE_MISSING,
@@ -48,6 +52,10 @@ REASONS: tuple[str, ...] = (
     DUPLICATE_ID,
     MALFORMED_ROW,
     SHARD_TRUNCATED,
+    REMOTE_URL,
+    ROW_GROUP_UNREADABLE,
+    DOWNLOAD_FAILED,
+    SHARD_UNREADABLE,
 )
 
 
@@ -66,7 +74,8 @@ class QuarantineRecord:
     """Where a bad row is and why it was set aside.
 
     ``line`` is 1-based as a user sees it: the physical line in a CSV (header = line 1) or JSONL
-    file, the row number in a parquet file, the member number in a tar shard.
+    file, the row number in a parquet or Arrow file, the member number in a tar shard, the sample
+    number in a folder of sample files, the annotation number in a COCO JSON.
     """
 
     source: str
