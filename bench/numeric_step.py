@@ -115,7 +115,7 @@ def main() -> None:
     ap.add_argument("--preset", default="paper-selection")
     args = ap.parse_args()
     cfg = sweep_config(args.preset, "paper")
-    settings = build_settings(cfg)[:: len(cfg.seeds)]  # one seed per setting
+    settings = build_settings(cfg)[:: cfg.seeds]  # one seed per setting
     enc = SimEncoderCfg()  # the paper's widths
     n = len(settings)
     batched = time_stack(SimStack(settings, cfg.lvm, enc), args.batch, args.steps, args.device, args.amp)

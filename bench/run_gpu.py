@@ -80,7 +80,7 @@ def device_name(device: str) -> str:
 
 def numeric(device: str, quick: bool) -> Row:
     cfg = sweep_config("paper-selection", "paper")
-    settings = build_settings(cfg)[:: len(cfg.seeds)]  # one seed per setting
+    settings = build_settings(cfg)[:: cfg.seeds]  # one seed per setting
     lvm = sweep_config("paper-selection", "tiny").lvm if quick else cfg.lvm  # tiny: a cheaper generator search
     settings = settings[:3] if quick else settings
     batch, steps = (32, 1) if quick else (6144, 30)

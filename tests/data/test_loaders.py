@@ -243,7 +243,7 @@ def test_mpi3d_settings_match_paper() -> None:
         ("shape", "size", "camera", "background"),
     ]
     with pytest.raises(ValueError, match="proper subset"):
-        CaptionSetting(("colour",), ("colour",)).check()
+        CaptionSetting(("colour",), ("colour",))
     with pytest.raises(ValueError, match="valid: selection, perturbation"):
         mpi3d_setting("drop", 1)
 

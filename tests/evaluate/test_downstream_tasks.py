@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 
 from misalignlab.evaluate.pair_metrics import (
-    probe_metrics,
     recall_at_k,
     retrieval_metrics,
     summarise_seeds,
     t_interval,
     zero_shot_metrics,
 )
+from misalignlab.evaluate.probes import linear_class_metrics
 
 
 def test_recall_at_k_on_a_known_similarity_matrix():
@@ -49,7 +49,7 @@ def test_linear_probe_on_separable_codes_is_perfect():
     rng = np.random.default_rng(0)
     y = rng.integers(3, size=300)
     z = np.eye(3)[y] + 0.05 * rng.standard_normal((300, 3))
-    out = probe_metrics(z[:200], y[:200], z[200:], y[200:], "shape")
+    out = linear_class_metrics(z[:200], y[:200], z[200:], y[200:], "shape")
     assert out == {"probe/shape/linear/acc": 1.0, "probe/shape/linear/mcc": 1.0}
 
 

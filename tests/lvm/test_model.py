@@ -45,7 +45,7 @@ def test_dimension_mismatch_raises():
     with pytest.raises(ValueError, match="outside 0..4"):
         LatentVariableModel(LVMCfg(latent=LatentCfg(n_semantic=5)), BiasSpec(selected=(0, 7)), seed=0)
     with pytest.raises(ValueError, match="latent.n_semantic"):
-        LatentCfg(n_semantic=0).check()
+        LatentCfg(n_semantic=0)
 
 
 def test_dependent_latents_are_correlated_and_seeded():

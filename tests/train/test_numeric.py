@@ -88,9 +88,9 @@ def test_corrupt_checkpoint_gives_clear_error(tmp_path):
 
 def test_bad_train_config_raises():
     with pytest.raises(ValueError, match="train.schedule"):
-        SimTrainCfg(steps=1, schedule="linear").check()
+        SimTrainCfg(steps=1, schedule="linear")
     with pytest.raises(ValueError, match="train.steps"):
-        SimTrainCfg(steps=0).check()
+        SimTrainCfg(steps=0)
 
 
 def test_batched_equivalence_holds_with_whitening_tanh_and_clip_loss():
@@ -125,7 +125,7 @@ def test_batched_equivalence_holds_for_the_residual_encoder():
 
 def test_resmlp_needs_a_single_width():
     with pytest.raises(ValueError, match="resmlp"):
-        SimEncoderCfg(hidden=(16, 32), arch="resmlp").check()
+        SimEncoderCfg(hidden=(16, 32), arch="resmlp")
 
 
 def test_alignment_weight_ramp_starts_at_the_paper_loss_and_then_departs():
@@ -142,7 +142,7 @@ def test_alignment_weight_holds_before_and_after_its_ramp_window():
     assert [cfg.align_weight_at(s) for s in (0, 25, 50, 75, 100)] == pytest.approx([1.0, 1.0, 4.0, 4.0, 4.0])
     assert cfg.align_weight_at(37) == pytest.approx(1.0 + 3.0 * (0.37 - 0.25) / 0.25)
     with pytest.raises(ValueError, match="align_ramp"):
-        SimTrainCfg(steps=10, align_ramp=(0.6, 0.4)).check()
+        SimTrainCfg(steps=10, align_ramp=(0.6, 0.4))
 
 
 def test_spare_code_dimensions_fade_out_to_the_theorems_code_size():
@@ -167,9 +167,9 @@ def test_spare_fade_holds_before_and_after_its_window_and_rejects_bad_windows():
     assert [cfg.spare_scale_at(s) for s in (0, 20, 40, 60, 100)] == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
     assert SimTrainCfg(steps=101).spare_scale_at(100) == 1.0  # (0, 0): no fade
     with pytest.raises(ValueError, match="spare_fade"):
-        SimTrainCfg(steps=10, spare_fade=(0.5, 0.2)).check()
+        SimTrainCfg(steps=10, spare_fade=(0.5, 0.2))
     with pytest.raises(ValueError, match="code_extra"):
-        SimEncoderCfg(code_extra=-1).check()
+        SimEncoderCfg(code_extra=-1)
 
 
 def test_batched_equivalence_holds_with_fading_spare_dimensions():

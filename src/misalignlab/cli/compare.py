@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import typer
 
 from misalignlab.cli.app import app, invoked_argv
-from misalignlab.config import with_overrides
+from misalignlab.config import parse_assignment, with_overrides
 from misalignlab.data.scenes.dataset import ScenePairs, read_dataset_folder
 from misalignlab.data.scenes.scenarios import Scenario
 from misalignlab.data.scenes.shift import FactorShift
@@ -23,15 +22,11 @@ def _options(items: list[str]) -> dict[str, dict[str, object]]:
     """``["filter.fraction=0.2", "augment.omit={\\"background\\": 0.5}"]`` → strategy → kwargs (values as JSON)."""
     out: dict[str, dict[str, object]] = {}
     for item in items:
-        key, sep, raw = item.partition("=")
-        name, dot, param = key.strip().partition(".")
-        if not sep or not dot:
+        key, value = parse_assignment(item, "--option")
+        name, dot, param = key.partition(".")
+        if not dot:
             raise ValueError(f"--option {item!r} is not STRATEGY.PARAM=VALUE")
         STRATEGIES.get(name)
-        try:
-            value: object = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
         out.setdefault(name, {})[param] = value
     return out
 

@@ -9,11 +9,11 @@ from rich.console import Console
 
 from misalignlab.cli.app import app, invoked_argv
 from misalignlab.cli.display import show_code_table
-from misalignlab.config import with_overrides
+from misalignlab.config import SCALES, with_overrides
 from misalignlab.train.callbacks import RichProgress
 from misalignlab.train.trainer import Callback
 from misalignlab.workflows.imagetext_lab import run_imagetext_lab
-from misalignlab.workflows.imagetext_presets import PRESETS, SCALES, Level, lab_config
+from misalignlab.workflows.imagetext_presets import PRESETS, Level, lab_config
 
 console = Console(stderr=True)
 

@@ -11,9 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from misalignlab.cli.app import app, invoked_argv
 from misalignlab.cli.display import show_code_table
-from misalignlab.config import with_overrides
+from misalignlab.config import SCALES, with_overrides
 from misalignlab.lvm.bias import BiasSpec
-from misalignlab.workflows.sim import PRESETS, SCALES, SweepCfg, run_sweep, sweep_config
+from misalignlab.workflows.sim import PRESETS, SweepCfg, run_sweep, sweep_config
 
 console = Console(stderr=True)
 
@@ -80,7 +80,7 @@ def sweep(
     """Train every setting of a paper preset at once and tabulate R² of each latent."""
     cfg = sweep_config(preset, scale, dependent)
     if seeds:
-        cfg = replace(cfg, seeds=tuple(range(seeds)))
+        cfg = replace(cfg, seeds=seeds)
     cfg = with_overrides(cfg, set_)
     _run(cfg, out, resume)
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from misalignlab.config import parse_assignment
 from misalignlab.registry import Registry
 
 if TYPE_CHECKING:
@@ -132,20 +133,10 @@ def build_detectors(spec: Mapping[str, Mapping[str, object]]) -> list[Detector]:
 
 def parse_detector_spec(items: list[str]) -> dict[str, dict[str, object]]:
     """CLI form ``["neighbourhood:k=10,pool=5000", "similarity"]`` → name → kwargs (values as JSON)."""
-    import json
-
     spec: dict[str, dict[str, object]] = {}
     for item in items:
         name, _, rest = item.partition(":")
-        kwargs: dict[str, object] = {}
-        for part in filter(None, (p.strip() for p in rest.split(","))):
-            key, sep, raw = part.partition("=")
-            if not sep:
-                raise ValueError(f"detector option {part!r} in {item!r} is not key=value")
-            try:
-                kwargs[key.strip()] = json.loads(raw)
-            except json.JSONDecodeError:
-                kwargs[key.strip()] = raw
+        pairs = (parse_assignment(part, f"detector option in {item!r}") for part in rest.split(",") if part.strip())
         DETECTORS.get(name.strip())  # unknown names list the known ones
-        spec[name.strip()] = kwargs
+        spec[name.strip()] = dict(pairs)
     return spec

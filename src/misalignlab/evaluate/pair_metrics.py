@@ -8,16 +8,11 @@ Every metric is a pure function of arrays returning a flat dict with schematic k
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import matthews_corrcoef
 
-from misalignlab.evaluate.factor_probes import standardise
 from misalignlab.stats import t_interval
 
 
@@ -58,22 +53,6 @@ def zero_shot_metrics(img: np.ndarray, class_txt: np.ndarray, labels: np.ndarray
     return {
         f"zeroshot/{name}/acc1": float(np.mean(pred == labels)),
         f"zeroshot/{name}/mean_per_class_recall": float(np.mean(recalls)),
-    }
-
-
-def probe_metrics(
-    z_fit: np.ndarray, y_fit: np.ndarray, z_test: np.ndarray, y_test: np.ndarray, name: str, max_iter: int = 2000
-) -> dict[str, float]:
-    """Linear (logistic) probe fitted on one split, scored on another: accuracy and Matthews MCC."""
-    if len(np.unique(y_fit)) < 2:
-        raise ValueError(f"probe {name}: the fit split holds a single class")
-    a, b = standardise(np.asarray(z_fit, float), np.asarray(z_test, float))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        pred = LogisticRegression(max_iter=max_iter).fit(a, y_fit).predict(b)
-    return {
-        f"probe/{name}/linear/acc": float(np.mean(pred == np.asarray(y_test))),
-        f"probe/{name}/linear/mcc": float(matthews_corrcoef(y_test, pred)),
     }
 
 

@@ -16,7 +16,8 @@ import torch
 from misalignlab.data.scenes.captions import TEMPLATES, build_caption
 from misalignlab.data.scenes.factors import FACTORS
 from misalignlab.data.scenes.scenarios import EvalSets
-from misalignlab.evaluate.pair_metrics import probe_metrics, retrieval_metrics, zero_shot_metrics
+from misalignlab.evaluate.pair_metrics import retrieval_metrics, zero_shot_metrics
+from misalignlab.evaluate.probes import linear_class_metrics
 from misalignlab.models.pair_model import ImageTextModel
 from misalignlab.train.pairs import embed
 
@@ -42,7 +43,7 @@ def evaluate_model(model: ImageTextModel, sets: EvalSets, tasks: Sequence[str]) 
         row = retrieval_metrics(img, txt)
         for f in tasks:
             y_fit, y_test = sets.fit.factors[f].to_numpy(), data.factors[f].to_numpy()
-            row |= probe_metrics(z_fit, y_fit, img, y_test, f)
+            row |= linear_class_metrics(z_fit, y_fit, img, y_test, f)
             row |= zero_shot_metrics(img, prompts[f], y_test, f)
         out |= {f"{split}/{k}": v for k, v in row.items()}
     return out

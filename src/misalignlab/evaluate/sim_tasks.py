@@ -60,7 +60,7 @@ def shift_latents(lat: LatentSample, shifted: Sequence[int]) -> LatentSample:
 def downstream_metrics(stack: SimStack, n: int, cfg: DownstreamCfg = DownstreamCfg(), seed: int = 7) -> list[dict]:
     """Rows per model: y1..y4 R² (ID), binary MCC ID and OOD, from the frozen image code."""
     gens = [torch.Generator().manual_seed(10_007 * s.seed + 5_000 + seed) for s in stack.settings]
-    probe = PROBES.get(cfg.probe)
+    probe = PROBES.get(cfg.probe).regress
     rows = []
     for m, (lvm, setting) in enumerate(zip(stack.lvms, stack.settings, strict=True)):
         lat = lvm.sampler.sample(3 * n, gens[m])  # probe-fit, ID test, OOD test

@@ -35,20 +35,10 @@ class BiasSpec:
         object.__setattr__(self, "selected", tuple(sorted(int(i) for i in self.selected)))
         object.__setattr__(self, "perturbed", tuple(sorted(int(i) for i in self.perturbed)))
 
-    @property
-    def unbiased(self) -> tuple[int, ...]:
-        """U = I_θ \\ I_ρ: the factors the theorem says MMCL recovers."""
-        return tuple(i for i in self.selected if i not in self.perturbed)
-
-    def check(self, n_semantic: int) -> BiasSpec:
-        """Raise ``ValueError`` naming the setting unless ∅ ≠ I_ρ ⊊ I_θ ⊆ {0..n_semantic-1}."""
         if not self.selected:
             raise ValueError("bias.selected (I_θ) must not be empty: a caption must state something")
         if len(set(self.selected)) != len(self.selected):
             raise ValueError(f"bias.selected has repeated indices: {self.selected}")
-        bad = [i for i in self.selected if not 0 <= i < n_semantic]
-        if bad:
-            raise ValueError(f"bias.selected indices {bad} are outside 0..{n_semantic - 1} (n_semantic={n_semantic})")
         outside = [i for i in self.perturbed if i not in self.selected]
         if outside:
             raise ValueError(f"bias.perturbed indices {outside} are not in bias.selected: I_ρ must be a subset of I_θ")
@@ -64,6 +54,22 @@ class BiasSpec:
             raise ValueError("bias.perturb_prob is 0 while bias.perturbed is non-empty: Assumption 3.2 needs p > 0")
         if self.noise not in NOISE_MODELS:
             raise ValueError(f"bias.noise must be one of {NOISE_MODELS}, got {self.noise!r}")
+        negative = [i for i in self.selected if i < 0]
+        if negative:
+            raise ValueError(f"bias.selected indices {negative} are negative (indices are 0-based)")
+
+    @property
+    def unbiased(self) -> tuple[int, ...]:
+        """U = I_θ \\ I_ρ: the factors the theorem says MMCL recovers."""
+        return tuple(i for i in self.selected if i not in self.perturbed)
+
+    def check(self, n_semantic: int) -> BiasSpec:
+        """This spec if its indices fit a model of ``n_semantic`` factors (I_θ ⊆ {0..n_semantic-1}), else ``ValueError``.
+
+        Everything else (∅ ≠ I_θ, I_ρ ⊊ I_θ, the probability, the noise model) is checked on construction."""
+        bad = [i for i in self.selected if not 0 <= i < n_semantic]
+        if bad:
+            raise ValueError(f"bias.selected indices {bad} are outside 0..{n_semantic - 1} (n_semantic={n_semantic})")
         return self
 
     @classmethod

@@ -24,7 +24,7 @@ class GeneratorCfg:
     cond_quantile: float = 0.001
     n_reference: int = 25_000
 
-    def check(self) -> GeneratorCfg:
+    def __post_init__(self) -> None:
         if self.n_layers < 1:
             raise ValueError(f"generator.n_layers must be ≥ 1, got {self.n_layers}")
         if not 0.0 < self.negative_slope <= 1.0:
@@ -33,7 +33,6 @@ class GeneratorCfg:
             )
         if not 0.0 < self.cond_quantile <= 1.0:
             raise ValueError(f"generator.cond_quantile must be in (0, 1], got {self.cond_quantile}")
-        return self
 
 
 def _random_unit_column_matrices(rng: np.random.Generator, count: int, dim: int) -> np.ndarray:
@@ -70,7 +69,7 @@ class InvertibleMLP:
 
     @classmethod
     def random(cls, dim: int, rng: np.random.Generator, cfg: GeneratorCfg | None = None) -> InvertibleMLP:
-        cfg = (cfg or GeneratorCfg()).check()
+        cfg = cfg or GeneratorCfg()
         mats = [torch.from_numpy(well_conditioned_matrix(dim, rng, cfg)).float() for _ in range(cfg.n_layers)]
         return cls(mats, cfg.negative_slope)
 

@@ -26,12 +26,11 @@ class LatentCfg:
     n_text: int = 5
     dependent: bool = False
 
-    def check(self) -> LatentCfg:
+    def __post_init__(self) -> None:
         for name in ("n_semantic", "n_image", "n_text"):
             value = getattr(self, name)
             if value < (1 if name == "n_semantic" else 0):
                 raise ValueError(f"latent.{name} must be ≥ {1 if name == 'n_semantic' else 0}, got {value}")
-        return self
 
 
 def wishart_correlation(dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -57,7 +56,7 @@ class LatentSampler:
     """Samples (s, s̃, m_x, m_t) for one bias setting with fixed covariances."""
 
     def __init__(self, cfg: LatentCfg, bias: BiasSpec, rng: np.random.Generator) -> None:
-        self.cfg = cfg.check()
+        self.cfg = cfg
         self.bias = bias.check(cfg.n_semantic)
 
         def chol(dim: int) -> Tensor | None:

@@ -38,7 +38,7 @@ class SimEncoderCfg:
     init: str = "uniform"  # "uniform" (nn.Linear default, the paper's code) or "kaiming"
     arch: str = "mlp"  # "mlp": the paper's plain MLP; "resmlp": pre-LayerNorm residual blocks of width hidden[0]
 
-    def check(self) -> SimEncoderCfg:
+    def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
             raise ValueError(f"encoder.output must be one of {OUTPUTS}, got {self.output!r}")
         if self.arch not in ARCHS:
@@ -51,7 +51,6 @@ class SimEncoderCfg:
             raise ValueError(
                 "encoder.arch='resmlp' needs encoder.hidden of one repeated width, e.g. [128, 128, 128, 128]"
             )
-        return self
 
     def layer_sizes(self, in_dim: int, out_dim: int) -> list[int]:
         hidden = self.hidden or tuple(m * in_dim for m in (10, 50, 50, 50, 50, 10))
@@ -95,7 +94,6 @@ class SimStack:
         self.lvms = [LatentVariableModel(lvm_cfg, s.bias, s.seed) for s in settings]
         self.code_dims = [enc_cfg.code_dim or len(s.bias.unbiased) + enc_cfg.code_extra for s in settings]
         init_gens = [torch.Generator().manual_seed(10_007 * s.seed + 1) for s in settings]
-        enc_cfg.check()
         self.f_x = _encoder_stack(enc_cfg, [m.image_dim for m in self.lvms], self.code_dims, init_gens)
         self.f_t = _encoder_stack(enc_cfg, [m.text_dim for m in self.lvms], self.code_dims, init_gens)
         self.text_pad = max(m.text_dim for m in self.lvms)
@@ -107,7 +105,7 @@ class SimStack:
         self._spare = torch.stack(
             [(dims >= k) & (dims < n) for k, n in zip(self.kept_dims, self.code_dims, strict=True)]
         ).unsqueeze(1)  # (M, 1, n_max)
-        self.output = enc_cfg.check().output
+        self.output = enc_cfg.output
         self.whiten: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
         if enc_cfg.whiten_inputs:
             self.whiten = self._estimate_whitening()

@@ -57,7 +57,7 @@ class SimTrainCfg:
             return build_loss(self.loss, align_weight=self.align_weight)
         return build_loss(self.loss)
 
-    def check(self) -> SimTrainCfg:
+    def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"train.steps must be ≥ 1, got {self.steps}")
         if self.batch_size < 2:
@@ -74,7 +74,6 @@ class SimTrainCfg:
             raise ValueError(
                 f"train.spare_fade must be (start, end) with 0 ≤ start < end ≤ 1, or (0, 0), got {self.spare_fade}"
             )
-        return self
 
     def spare_scale_at(self, step: int) -> float:
         """Factor on the spare code dimensions at ``step``: 1 until the fade starts, 0 after it ends."""
@@ -134,7 +133,6 @@ def train_stack(
     there atomically every ``checkpoint_every`` steps and, if the file exists, training resumes from
     it: a killed run continues to exactly the numbers of an uninterrupted one.
     """
-    cfg.check()
     loss_fn = cfg.build_loss()
     stack.to(cfg.device)
     params = list(stack.f_x.parameters()) + list(stack.f_t.parameters())

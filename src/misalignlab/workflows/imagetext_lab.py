@@ -31,7 +31,7 @@ from misalignlab.config import to_dict
 from misalignlab.data.scenes.factors import FACTOR_NAMES, FACTORS, SceneCfg
 from misalignlab.data.scenes.inject import inject
 from misalignlab.data.scenes.render import render, sample_factors
-from misalignlab.evaluate.factor_probes import discrete_probe, factor_probes
+from misalignlab.evaluate.probes import discrete_probe, factor_probes
 from misalignlab.report.imagetext_report import level_markdown, score_heatmap, wide_table
 from misalignlab.runs import RunDir, atomic_write_text, read_jsonl, write_json
 from misalignlab.train.callbacks import AlignWeightRamp, Checkpoint, EvalEvery, JsonlLog, SpareFade

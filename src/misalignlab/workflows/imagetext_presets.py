@@ -46,7 +46,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from misalignlab.config import check_scale
 from misalignlab.data.scenes.factors import FACTORS, SEMANTIC
 from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.models.pair_model import ModelCfg
@@ -69,7 +71,7 @@ QUICK_STEPS = 1000
 CODE_RULES = ("unbiased", "stated", "faithful", "swept")
 # The quick scale's code size and training length by the number of unbiased value combinations
 # (code_rule="swept", swept_steps): the smallest code, then the fewer steps, that met the criterion
-# in a sweep over sizes at τ = 0.1 with 8 spare dimensions faded out (RESULTS.md §2, session 5).
+# in a sweep over sizes at τ = 0.1 with 8 spare dimensions faded out (RESULTS.md §2.3).
 # One size below loses shape; one to three above keep the never-stated defect. 144 and 3,888
 # combinations need 2,000 steps (perturbation-3 and selection-5 reached shape 0.85 and 0.80–0.91
 # at 1,000). Rows: (most combinations, code size, multiple of train.steps), ascending.
@@ -194,10 +196,8 @@ class ImageTextLabCfg:
     n_test: int = 2048
     probes: tuple[str, ...] = ("linear", "mlp")
     unit_codes: bool = False  # probe ẑ/‖ẑ‖ (what a cosine loss sees) instead of ẑ (the paper's probes)
-    align_ramp: tuple[float, float] = (
-        0.0,
-        0.0,
-    )  # (start, end) fractions: loss.align_weight ramps in; (0, 0): from step 0
+    # (start, end) fractions: loss.align_weight ramps in; (0, 0): from step 0
+    align_ramp: tuple[float, float] = (0.0, 0.0)
     swept_steps: bool = False  # levels train train.steps × the multiple SWEPT gives their combinations
     code_extra: int = 0  # spare code dimensions trained beyond each level's code size …
     spare_fade: tuple[float, float] = (0.0, 0.0)  # … and faded out between these fractions; (0, 0): kept
@@ -210,8 +210,7 @@ class ImageTextLabCfg:
 
     def __post_init__(self) -> None:
         PRESETS.get(self.preset)
-        if self.scale not in SCALES:
-            raise ValueError(f"unknown scale {self.scale!r}; valid: {', '.join(SCALES)}")
+        check_scale(self.scale)
         if self.code_rule not in CODE_RULES:
             raise ValueError(f"unknown code_rule {self.code_rule!r}; valid: {', '.join(CODE_RULES)}")
         start, end = self.align_ramp
@@ -253,54 +252,48 @@ class ImageTextLabCfg:
         return replace(self.train, steps=self.train.steps * level.swept[1])
 
 
-SCALES = ("tiny", "quick", "paper")
+# Every scale's settings, as data: ``tiny`` for tests, ``quick`` for 2 CPU cores, ``paper`` as published (§7:
+# ResNet-18, Adam 1e-5, batch 256, 200k steps, τ = 1, variant (b) as the paper's code).
+SCALE_SETTINGS: dict[str, dict[str, Any]] = {
+    "paper": dict(
+        train=TrainCfg(steps=200_000, batch_size=256, lr=1e-5, grad_clip=2.0),
+        model=ModelCfg(image="resnet18", text="tiny", image_size=64, max_len=16),
+        loss=LossCfg("ntxent_intra_modal", tau=1.0),
+        n_train=414_720,
+        n_fit=23_040,
+        n_test=23_040,
+        checkpoint_every=5000,
+        log_every=500,
+    ),
+    "quick": dict(
+        train=TrainCfg(steps=QUICK_STEPS, batch_size=256, lr=2e-3, schedule="cosine", warmup_steps=100),
+        model=ModelCfg(image="tiny", text="tiny", image_size=64, max_len=16),
+        loss=LossCfg("clip_cross_modal", tau=0.1, align_weight=1.0),
+        code_rule="swept",
+        code_extra=8,
+        spare_fade=(0.2, 0.5),
+        swept_steps=True,
+        n_train=16_384,
+        n_fit=10_240,
+        n_test=2048,
+        unit_codes=True,
+        align_ramp=(0.3, 0.6),
+    ),
+    "tiny": dict(
+        train=TrainCfg(steps=12, batch_size=32, lr=2e-3, schedule="cosine", warmup_steps=2),
+        model=ModelCfg(image="tiny", text="tiny", image_size=32, max_len=16),
+        loss=LossCfg("clip_cross_modal", tau=0.1),
+        n_train=128,
+        n_fit=96,
+        n_test=96,
+        probes=("linear",),
+        checkpoint_every=4,
+        log_every=4,
+    ),
+}
 
 
 def lab_config(preset: str, scale: str) -> ImageTextLabCfg:
-    """A preset at a scale: ``tiny`` for tests, ``quick`` for 2 CPU cores, ``paper`` as published (§7)."""
+    """A preset at a scale (:data:`SCALE_SETTINGS`)."""
     PRESETS.get(preset)
-    if scale == "paper":  # ResNet-18, Adam 1e-5, batch 256, 200k steps, τ = 1, variant (b) as the paper's code
-        return ImageTextLabCfg(
-            preset,
-            scale,
-            TrainCfg(steps=200_000, batch_size=256, lr=1e-5, grad_clip=2.0),
-            ModelCfg(image="resnet18", text="tiny", image_size=64, max_len=16),
-            LossCfg("ntxent_intra_modal", tau=1.0),
-            n_train=414_720,
-            n_fit=23_040,
-            n_test=23_040,
-            checkpoint_every=5000,
-            log_every=500,
-        )
-    if scale == "quick":
-        return ImageTextLabCfg(
-            preset,
-            scale,
-            TrainCfg(steps=QUICK_STEPS, batch_size=256, lr=2e-3, schedule="cosine", warmup_steps=100),
-            ModelCfg(image="tiny", text="tiny", image_size=64, max_len=16),
-            LossCfg("clip_cross_modal", tau=0.1, align_weight=1.0),
-            code_rule="swept",
-            code_extra=8,
-            spare_fade=(0.2, 0.5),
-            swept_steps=True,
-            n_train=16_384,
-            n_fit=10_240,
-            n_test=2048,
-            unit_codes=True,
-            align_ramp=(0.3, 0.6),
-        )
-    if scale == "tiny":
-        return ImageTextLabCfg(
-            preset,
-            scale,
-            TrainCfg(steps=12, batch_size=32, lr=2e-3, schedule="cosine", warmup_steps=2),
-            ModelCfg(image="tiny", text="tiny", image_size=32, max_len=16),
-            LossCfg("clip_cross_modal", tau=0.1),
-            n_train=128,
-            n_fit=96,
-            n_test=96,
-            probes=("linear",),
-            checkpoint_every=4,
-            log_every=4,
-        )
-    raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+    return ImageTextLabCfg(preset, check_scale(scale), **SCALE_SETTINGS[scale])

@@ -14,16 +14,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 
-from misalignlab.config import to_dict
+from misalignlab.config import check_scale, to_dict
 from misalignlab.evaluate.identifiability import evaluate_stack
+from misalignlab.evaluate.probes import PROBES
 from misalignlab.evaluate.sim_tasks import DownstreamCfg, downstream_metrics
 from misalignlab.lvm.bias import BiasSpec
 from misalignlab.lvm.generators import GeneratorCfg
-from misalignlab.lvm.latents import LatentCfg
 from misalignlab.lvm.model import LVMCfg
 from misalignlab.models.sim_stack import Setting, SimEncoderCfg, SimStack
 from misalignlab.registry import Registry
@@ -71,7 +72,8 @@ class SweepCfg:
     lvm: LVMCfg = field(default_factory=LVMCfg)
     encoder: SimEncoderCfg = field(default_factory=SimEncoderCfg)
     train: SimTrainCfg = field(default_factory=lambda: SimTrainCfg(steps=1))
-    seeds: tuple[int, ...] = (0,)
+    seeds: int = 1  # models per setting, seeded seed, seed + 1, …
+    seed: int = 0
     n_fit: int = 8192
     n_test: int = 4096
     probes: tuple[str, ...] = ("linear", "mlp")
@@ -81,62 +83,52 @@ class SweepCfg:
     bias: BiasSpec | None = None  # preset "custom": one explicit setting (the simulate command)
     eval_every: int = 0  # > 0: also probe (MLP, smaller samples) every N steps → r2_vs_steps.csv
 
+    def __post_init__(self) -> None:
+        check_scale(self.scale)
+        if self.seeds < 1 or min(self.n_fit, self.n_test) < 2 or self.eval_every < 0 or self.checkpoint_every < 1:
+            raise ValueError(
+                "seeds >= 1, n_fit and n_test >= 2, eval_every >= 0 and checkpoint_every >= 1 are required"
+            )
+        for probe in self.probes:
+            if PROBES.get(probe).regress is None:  # unknown names list the known ones
+                raise ValueError(f"probe {probe!r} cannot regress latents")
 
-SCALES = ("quick", "paper", "tiny")
 
-
-def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
-    """The configuration of a preset at a scale: ``quick`` for 2 CPU cores, ``paper`` as published."""
-    if preset != "custom":
-        PRESETS.get(preset)
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
-    lvm = LVMCfg(latent=LatentCfg(dependent=dependent))
-    if scale == "paper":
-        return SweepCfg(
-            preset=preset,
-            scale=scale,
-            lvm=lvm,
-            encoder=SimEncoderCfg(),
-            train=SimTrainCfg(steps=100_000, batch_size=6144, lr=1e-4, log_every=1000),
-            seeds=(0, 1, 2),
-            n_fit=20_480,
-            n_test=20_480,
-            probes=("linear", "mlp"),
-            checkpoint_every=5000,
-        )
-    if scale == "quick":
-        # Sized for 2 CPU cores. What makes it converge (RESULTS.md, "finding a quick recipe"):
-        # pre-LayerNorm residual encoders, whitened inputs, Adam 2e-3 with warm-up and cosine decay,
-        # and the alignment weight λ raised from 1 to 4 between 30 % and 50 % of training. λ > 2/(p·σ²_ε)
-        # = 8/3 makes keeping a perturbed factor a loss even in a spare code dimension; raising it only
-        # once the kept factors are learnt avoids the early collapse a large λ causes. Eight spare code
-        # dimensions, faded out between 20 % and 50 %, let codes of 1–4 dimensions learn their kept
-        # factors as fast as wide ones; the trained code has exactly |I_θ \ I_ρ| dimensions.
-        return SweepCfg(
-            preset=preset,
-            scale=scale,
-            lvm=lvm,
-            encoder=SimEncoderCfg(hidden=(128,) * 4, arch="resmlp", whiten_inputs=True, code_extra=8),
-            train=SimTrainCfg(
-                steps=3000,
-                batch_size=512,
-                lr=2e-3,
-                schedule="cosine",
-                warmup_steps=150,
-                independent_negatives=False,
-                log_every=100,
-                align_weight_final=4.0,
-                align_ramp=(0.3, 0.5),
-                spare_fade=(0.2, 0.5),
-            ),
-        )
-    # tiny: smoke tests only; a cheaper search for well-conditioned generator layers
-    lvm = replace(lvm, generator=GeneratorCfg(cond_quantile=0.02, n_reference=2000))
-    return SweepCfg(
-        preset=preset,
-        scale=scale,
-        lvm=lvm,
+# Every scale's settings, as data. ``quick`` is sized for 2 CPU cores; why it converges (RESULTS.md §1.7):
+# pre-LayerNorm residual encoders, whitened inputs, Adam 2e-3 with warm-up and cosine decay, and the
+# alignment weight λ raised from 1 to 4 between 30 % and 50 % of training. λ > 2/(p·σ²_ε) = 8/3 makes
+# keeping a perturbed factor a loss even in a spare code dimension; raising it only once the kept
+# factors are learnt avoids the early collapse a large λ causes. Eight spare code dimensions, faded
+# out between 20 % and 50 %, let codes of 1–4 dimensions learn their kept factors as fast as wide ones;
+# the trained code has exactly |I_θ \ I_ρ| dimensions. ``tiny`` is for smoke tests (a cheaper search for
+# well-conditioned generator layers).
+SCALE_SETTINGS: dict[str, dict[str, Any]] = {
+    "paper": dict(
+        encoder=SimEncoderCfg(),
+        train=SimTrainCfg(steps=100_000, batch_size=6144, lr=1e-4, log_every=1000),
+        seeds=3,
+        n_fit=20_480,
+        n_test=20_480,
+        probes=("linear", "mlp"),
+        checkpoint_every=5000,
+    ),
+    "quick": dict(
+        encoder=SimEncoderCfg(hidden=(128,) * 4, arch="resmlp", whiten_inputs=True, code_extra=8),
+        train=SimTrainCfg(
+            steps=3000,
+            batch_size=512,
+            lr=2e-3,
+            schedule="cosine",
+            warmup_steps=150,
+            independent_negatives=False,
+            log_every=100,
+            align_weight_final=4.0,
+            align_ramp=(0.3, 0.5),
+            spare_fade=(0.2, 0.5),
+        ),
+    ),
+    "tiny": dict(
+        lvm=LVMCfg(generator=GeneratorCfg(cond_quantile=0.02, n_reference=2000)),
         encoder=SimEncoderCfg(hidden=(32,) * 2),
         train=SimTrainCfg(
             steps=60, batch_size=128, lr=1e-3, schedule="cosine", independent_negatives=False, log_every=20
@@ -146,7 +138,18 @@ def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
         probes=("linear",),
         downstream=False,
         checkpoint_every=20,
-    )
+    ),
+}
+
+
+def sweep_config(preset: str, scale: str, dependent: bool = False) -> SweepCfg:
+    """The configuration of a preset at a scale (:data:`SCALE_SETTINGS`), with dependent latents if asked."""
+    if preset != "custom":
+        PRESETS.get(preset)
+    settings = dict(SCALE_SETTINGS[check_scale(scale)])
+    lvm = settings.pop("lvm", LVMCfg())
+    lvm = replace(lvm, latent=replace(lvm.latent, dependent=dependent))
+    return SweepCfg(preset=preset, scale=scale, lvm=lvm, **settings)
 
 
 def build_settings(cfg: SweepCfg) -> list[Setting]:
@@ -158,7 +161,11 @@ def build_settings(cfg: SweepCfg) -> list[Setting]:
         pairs = PRESETS.get(cfg.preset)()
     for _, b in pairs:
         b.check(cfg.lvm.latent.n_semantic)
-    return [Setting(bias=replace(b), seed=seed, label=label) for label, b in pairs for seed in cfg.seeds]
+    return [
+        Setting(bias=replace(b), seed=seed, label=label)
+        for label, b in pairs
+        for seed in range(cfg.seed, cfg.seed + cfg.seeds)
+    ]
 
 
 def r2_table(rows: pd.DataFrame, probe: str) -> pd.DataFrame:

@@ -45,7 +45,7 @@ class CaptionSetting:
     perturbed: tuple[str, ...] = ()
     perturb_prob: float = 0.9
 
-    def check(self) -> CaptionSetting:
+    def __post_init__(self) -> None:
         """ValueError unless perturbed ⊊ mentioned ⊆ SEMANTIC_FACTORS and 0 <= perturb_prob <= 1."""
         unknown = sorted(set(self.mentioned) - set(SEMANTIC_FACTORS))
         if unknown or not self.mentioned or len(set(self.mentioned)) != len(self.mentioned):
@@ -54,7 +54,6 @@ class CaptionSetting:
             raise ValueError(f"perturbed {self.perturbed} must be a proper subset of mentioned {self.mentioned}")
         if not 0.0 <= self.perturb_prob <= 1.0:
             raise ValueError(f"perturb_prob must be in [0, 1], got {self.perturb_prob}")
-        return self
 
 
 def mpi3d_setting(kind: str, level: int, perturb_prob: float = 0.9) -> CaptionSetting:
@@ -64,8 +63,8 @@ def mpi3d_setting(kind: str, level: int, perturb_prob: float = 0.9) -> CaptionSe
     if level not in SELECTION:
         raise ValueError(f"setting level must be one of {sorted(SELECTION)}, got {level}")
     if kind == "selection":
-        return CaptionSetting(SELECTION[level], (), perturb_prob).check()
-    return CaptionSetting(SEMANTIC_FACTORS, PERTURBATION[level], perturb_prob).check()
+        return CaptionSetting(SELECTION[level], (), perturb_prob)
+    return CaptionSetting(SEMANTIC_FACTORS, PERTURBATION[level], perturb_prob)
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,6 @@ def make_captions(
     ``sizes`` are the semantic factors' value counts (default: the real 4, 4, 2, 3, 3); a
     perturbed word is drawn uniformly from them.
     """
-    setting.check()
     sizes = tuple(sizes) if sizes is not None else tuple(len(MPI3D_WORDS[f]) for f in SEMANTIC_FACTORS)
     n = len(indices)
     text = np.full((n, len(SEMANTIC_FACTORS)), -1, dtype=np.int64)

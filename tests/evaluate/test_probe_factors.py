@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from misalignlab.evaluate.factor_probes import (
+from misalignlab.evaluate.probes import (
     continuous_probe,
     discrete_probe,
     factor_kind,
@@ -86,7 +86,7 @@ def test_degenerate_and_invalid_inputs() -> None:
     z, f = planted(100, seed=3)
     assert np.isnan(discrete_probe(z[:50], np.zeros(50, int), z[50:], f["defect"][50:]))
     assert continuous_probe(z[:50], -f["size"][:50], z[50:], f["size"][50:]) == 0.0  # negative R² clipped
-    with pytest.raises(ValueError, match="valid: linear, mlp"):
+    with pytest.raises(ValueError, match="unknown probe 'knn'; known: .*linear, mlp"):
         discrete_probe(z, f["shape"], z, f["shape"], probe="knn")
     with pytest.raises(ValueError, match="lengths differ"):
         continuous_probe(z, f["size"][:10], z, f["size"])
