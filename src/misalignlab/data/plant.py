@@ -162,9 +162,8 @@ def plant(
     for i in range(n):
         kind = KINDS[d.kind[i]]
         row = {"pair": i, "kind": kind, "pattern": int(d.pattern[i]), "dropped": [], "changed": []}
-        row |= {"said": "", "said_value": "", "true": "", "source": -1, "clean_caption": own[i]}
-        pattern = style.patterns[d.pattern[i]]
-        row["stated"] = domain.stated(pattern)
+        row |= {"said": "", "said_value": "", "true": "", "source": -1, "clean_caption": own[i], "caption": own[i]}
+        row["stated"] = domain.stated(style.patterns[d.pattern[i]])
         if kind == "unrelated" and source[i] >= 0:
             j = int(source[i])
             row |= {"pattern": int(d.pattern[j]), "stated": domain.stated(style.patterns[d.pattern[j]]), "source": j}
@@ -172,14 +171,10 @@ def plant(
         elif kind == "wrong":
             row |= _wrong(domain, style, d, i, row_codes[i], row["stated"])
         elif kind == "incomplete":
-            names = [s.name for s in domain.slots if s.droppable and s.name in {x for x, _ in pattern_slots(pattern)}]
-            gone = names[int(d.pick[i] * len(names))]
-            row["dropped"] = list(domain.slot(gone).factors)
-            row["stated"] = [f for f in row["stated"] if f not in row["dropped"]]
-            row["caption"] = _write(domain, style, d, i, row_codes[i], drop=gone)
+            row |= _incomplete(domain, style, d, i, row_codes[i], row["stated"])
         else:
-            row["kind"] = "aligned"  # also an unrelated draw that found no different image
-        rows.append(row | {"caption": row.get("caption", own[i])})
+            row["kind"] = "aligned"  # also an unrelated draw that found no image different enough
+        rows.append(row)
     truth = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
     return truth["caption"].tolist(), truth
 
@@ -202,17 +197,29 @@ def _draw(n: int, n_patterns: int, n_slots: int, style: Style, cfg: FreeformCfg,
 def _write(domain: Domain, style: Style, d: _Draws, i: int, codes: Mapping[str, int], drop: str | None = None) -> str:
     """Pair ``i``'s pattern, fillers and choices written with ``codes``, leaving out slot ``drop``."""
     pattern = style.patterns[d.pattern[i]]
+    keys = dict(pattern_slots(pattern))  # slot → word list of the form the pattern uses
     phrases, fill = {}, {"lead": style.leads[d.lead[i]], "tail": style.tails[d.tail[i]]}
     for k, s in enumerate(domain.slots):
-        key = dict(pattern_slots(pattern)).get(s.name)
-        if key is None:
+        if s.name not in keys:
             continue
         if s.name == drop:
             if s.noun:
                 fill[s.name] = style.generic[d.generic[i]]
             continue
-        phrases[s.name] = style.phrase(key, domain.slot_value(s.name, codes), int(d.choice[i, k]))
+        phrases[s.name] = style.phrase(keys[s.name], domain.slot_value(s.name, codes), int(d.choice[i, k]))
     return render(pattern, phrases, fill, style.plural).text
+
+
+def _incomplete(domain: Domain, style: Style, d: _Draws, i: int, codes: Mapping[str, int], stated: list[str]) -> dict:
+    keys = dict(pattern_slots(style.patterns[d.pattern[i]]))
+    names = [s.name for s in domain.slots if s.droppable and s.name in keys]  # never empty: check_style
+    gone = names[int(d.pick[i] * len(names))]
+    dropped = list(domain.slot(gone).factors)
+    return {
+        "dropped": dropped,
+        "stated": [f for f in stated if f not in dropped],
+        "caption": _write(domain, style, d, i, codes, drop=gone),
+    }
 
 
 def _wrong(domain: Domain, style: Style, d: _Draws, i: int, codes: Mapping[str, int], stated: list[str]) -> dict:
