@@ -222,7 +222,7 @@ PATTERNS_B = (
     "{pos:tag} | {shape}[ | {colour}][ | {size}] | {belt} surface | {defect} | {tail}",
     "{lead} {shape} ({colour}, {size}) {pos}, {belt} background, {defect:note}",
     "{lead} {shape}[, {colour} finish][, {size} build], {pos}, {belt} track, {defect:note}",
-    "{lead} in frame at {pos:tag}: {shape}, {colour}, {size}; {defect}; {belt} track",
+    "{lead} seen at {pos:tag}: {shape}, {colour}, {size}; {defect}; {belt} track",
     "{lead} {defect} {shape}[ of {colour} colour], {size}; located {pos:tag} over {belt} surface",
     "{pos:tag}: {colour} {shape}[, {size} build]; {tail}",
     "{lead} {shape}[, {colour}][ / {size}]; {tail}",
