@@ -4,10 +4,10 @@ Usage: python bench/freeform_baseline.py [--n 4000] [--seed 0] [--sets scenes fa
 
 Builds ``--n`` pairs of each set with planted misalignment and known truth:
 
-- scenes: :func:`~misalignlab.data.scenes.freeform.make_freeform_scene_pairs` at 32 px, style "a",
+- scenes: :func:`~misalignlab.data.freeform.scenes.make_freeform_scene_pairs` at 32 px, style "a",
   10 % incomplete, 10 % wrong, 10 % unrelated;
 - fashion: ``--n`` random Fashion-MNIST training images (Debian package ``dataset-fashion-mnist``),
-  :func:`~misalignlab.data.loaders.fashion_freeform.fashion_freeform_captions` style "a" at 13.3 % of
+  :func:`~misalignlab.data.freeform.fashion.fashion_freeform_captions` style "a" at 13.3 % of
   each kind; grey images repeated to 3 channels.
 
 Each set is diagnosed as the ``diagnose`` command does by default: ``DiagnoseCfg()`` with the embed
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from misalignlab.data.loaders.fashion_freeform import fashion_freeform_captions
+from misalignlab.data.freeform.fashion import fashion_freeform_captions
+from misalignlab.data.freeform.plant import FreeformCfg
+from misalignlab.data.freeform.scenes import make_freeform_scene_pairs
 from misalignlab.data.loaders.fashion_mnist import fashion_mnist_pairs
-from misalignlab.data.plant import FreeformCfg
 from misalignlab.data.scenes.factors import SceneCfg
-from misalignlab.data.scenes.freeform import make_freeform_scene_pairs
 from misalignlab.detect.backbones import parse_backbone
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
 from misalignlab.evaluate.detection_metrics import KINDS, detection_metrics, type_metrics

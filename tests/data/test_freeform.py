@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from misalignlab.data.loaders import fashion_freeform_words as fw
-from misalignlab.data.loaders.fashion_freeform import fashion_freeform_captions
+from misalignlab.data.freeform import fashion_words as fw
+from misalignlab.data.freeform import scene_words as sw
+from misalignlab.data.freeform.fashion import fashion_freeform_captions
+from misalignlab.data.freeform.phrasing import FILLERS, Style, check_style, contains_phrase, pattern_slots, render
+from misalignlab.data.freeform.plant import KINDS, TRUTH_COLUMNS, Domain, FreeformCfg
+from misalignlab.data.freeform.scenes import freeform_scene_captions, make_freeform_scene_pairs
 from misalignlab.data.loaders.fashion_mnist import make_fashion_pairs
-from misalignlab.data.phrasing import FILLERS, Style, check_style, contains_phrase, pattern_slots, render
-from misalignlab.data.plant import KINDS, TRUTH_COLUMNS, Domain, FreeformCfg
-from misalignlab.data.scenes import freeform_words as sw
 from misalignlab.data.scenes.dataset import make_scene_pairs
 from misalignlab.data.scenes.factors import SceneCfg
-from misalignlab.data.scenes.freeform import freeform_scene_captions, make_freeform_scene_pairs
 from misalignlab.data.scenes.render import sample_factors
 
 N = 4000
@@ -232,6 +232,6 @@ def test_bad_cfg_names_the_field(kwargs: dict, field: str) -> None:
 
 
 def test_kinds_are_the_project_kinds() -> None:
-    from misalignlab.data.scenes.inject import KINDS as SCENE_KINDS
+    from misalignlab.kinds import KINDS as SCENE_KINDS
 
     assert KINDS == SCENE_KINDS

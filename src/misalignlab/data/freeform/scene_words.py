@@ -12,8 +12,8 @@ bare), ``belt`` (the background factor), ``defect`` (forms ``defect`` = adjectiv
 
 from __future__ import annotations
 
-from misalignlab.data.phrasing import Slot, Style
-from misalignlab.data.plant import Domain
+from misalignlab.data.freeform.phrasing import Slot, Style
+from misalignlab.data.freeform.plant import Domain
 from misalignlab.data.scenes.factors import FACTORS
 
 SLOTS = (

@@ -1,7 +1,7 @@
 """Write free-form captions with planted misalignment, and the per-pair ground truth.
 
 Per pair, a pattern, filler phrases and a phrase choice per slot are drawn from one
-:class:`~misalignlab.data.phrasing.Style`, and one kind is drawn with the :class:`FreeformCfg` rates:
+:class:`~misalignlab.data.freeform.phrasing.Style`, and one kind is drawn with the :class:`FreeformCfg` rates:
 
 - ``wrong``: exactly one stated factor (uniformly among the factors the pattern states; a slot such
   as ``pos`` states two) takes a different value, drawn uniformly, and its slot is written with a
@@ -26,11 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from misalignlab.data.phrasing import Slot, Style, pattern_slots, render
+from misalignlab.data.freeform.phrasing import Slot, Style, pattern_slots, render
 
 log = logging.getLogger(__name__)
 
-KINDS = ("aligned", "incomplete", "wrong", "unrelated")
+from misalignlab.kinds import KINDS  # noqa: E402  (re-exported: the writers' truth uses the project's kinds)
+
 STYLES = ("a", "b")
 TRUTH_COLUMNS = (
     "pair",

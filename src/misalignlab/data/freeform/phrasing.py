@@ -16,7 +16,7 @@ slot and never hides inside another slot's phrase or a filler, so the truth abou
 read from which phrases it contains.
 
 This module renders a caption from phrases already chosen; it draws nothing at random and plants
-no misalignment (see :mod:`misalignlab.data.plant`).
+no misalignment (see :mod:`misalignlab.data.freeform.plant`).
 """
 
 from __future__ import annotations

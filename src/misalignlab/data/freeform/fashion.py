@@ -3,16 +3,16 @@
 :func:`fashion_freeform_captions` rewrites the captions of a
 :class:`~misalignlab.data.loaders.fashion_mnist.FashionPairs` (class, tone, size from the pixels)
 as product sentences in style ``a`` or ``b`` of
-:mod:`~misalignlab.data.loaders.fashion_freeform_words` ("catalog picture: navy coat, roomy fit —
+:mod:`~misalignlab.data.freeform.fashion_words` ("catalog picture: navy coat, roomy fit —
 studio shot"), planting wrong / incomplete / unrelated captions at the
-:class:`~misalignlab.data.plant.FreeformCfg` rates:
+:class:`~misalignlab.data.freeform.plant.FreeformCfg` rates:
 
 - wrong: one stated slot (class, tone or size, uniformly among those the pattern states) is
   written with a word of another value (another class, the other tone or size);
 - incomplete: tone or size is left out where the pattern states it (the class is always written);
 - unrelated: another pair's caption whose image differs in at least two of the slots it states.
 
-The truth table is that of :func:`misalignlab.data.plant.plant`, with slot names ``class``,
+The truth table is that of :func:`misalignlab.data.freeform.plant.plant`, with slot names ``class``,
 ``tone`` and ``size`` in ``stated`` / ``dropped`` / ``changed``. Nothing is read from disk here and
 nothing is detected; the fixed "a dark large sandal" captions and their noise live in
 :mod:`~misalignlab.data.loaders.fashion_mnist` and :mod:`~misalignlab.data.loaders.fashion_noise`.
@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from misalignlab.data.loaders.fashion_freeform_words import DOMAIN, STYLES
+from misalignlab.data.freeform.fashion_words import DOMAIN, STYLES
+from misalignlab.data.freeform.plant import FreeformCfg, plant
 from misalignlab.data.loaders.fashion_mnist import FashionPairs
-from misalignlab.data.plant import FreeformCfg, plant
 
 
 def fashion_freeform_captions(pairs: FashionPairs, cfg: FreeformCfg, seed: int = 0) -> tuple[list[str], pd.DataFrame]:
@@ -46,7 +46,7 @@ def fashion_freeform_captions(pairs: FashionPairs, cfg: FreeformCfg, seed: int =
     captions : list of str
         One caption per pair, in pair order.
     truth : pandas.DataFrame
-        One row per pair, columns :data:`~misalignlab.data.plant.TRUTH_COLUMNS`.
+        One row per pair, columns :data:`~misalignlab.data.freeform.plant.TRUTH_COLUMNS`.
     """
     if len(pairs) < 2:
         raise ValueError(f"need at least 2 pairs, got {len(pairs)}")

@@ -10,9 +10,9 @@ incomplete. Value order follows :mod:`misalignlab.data.loaders.fashion_mnist`.
 
 from __future__ import annotations
 
+from misalignlab.data.freeform.phrasing import Slot, Style
+from misalignlab.data.freeform.plant import Domain
 from misalignlab.data.loaders.fashion_mnist import FASHION_MNIST_CLASSES, SIZES, TONES
-from misalignlab.data.phrasing import Slot, Style
-from misalignlab.data.plant import Domain
 
 SLOTS = (
     Slot("class", ("class",), always=True, noun=True),

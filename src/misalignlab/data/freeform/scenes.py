@@ -1,9 +1,9 @@
 """Rendered scenes with free-form operator-style captions, planted misalignment and ground truth.
 
 :func:`freeform_scene_captions` writes one caption per factor row in style ``a`` or ``b`` of
-:mod:`~misalignlab.data.scenes.freeform_words` ("operator note: big teal cog near the top, pale
+:mod:`~misalignlab.data.freeform.scene_words` ("operator note: big teal cog near the top, pale
 conveyor, scratched"), planting wrong / incomplete / unrelated captions at the
-:class:`~misalignlab.data.plant.FreeformCfg` rates (see :mod:`misalignlab.data.plant` for the kinds
+:class:`~misalignlab.data.freeform.plant.FreeformCfg` rates (see :mod:`misalignlab.data.freeform.plant` for the kinds
 and the truth table). Every pattern states shape, colour and size; the position (``pos_x`` and
 ``pos_y`` together), belt and defect are stated by most but not all patterns, and a caption that
 states fewer factors because of its pattern is aligned. :func:`make_freeform_scene_pairs` also
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from misalignlab.data.plant import TRUTH_COLUMNS, FreeformCfg, plant
+from misalignlab.data.freeform.plant import TRUTH_COLUMNS, FreeformCfg, plant
+from misalignlab.data.freeform.scene_words import DOMAIN, STYLES
 from misalignlab.data.scenes.factors import SEMANTIC, SceneCfg
-from misalignlab.data.scenes.freeform_words import DOMAIN, STYLES
 from misalignlab.data.scenes.render import render, sample_factors
 
 __all__ = ["TRUTH_COLUMNS", "FreeformCfg", "FreeformScenePairs", "freeform_scene_captions", "make_freeform_scene_pairs"]
@@ -42,7 +42,7 @@ class FreeformScenePairs:
     factors : pandas.DataFrame
         ``(N, n_factors)`` true factor codes / values, index ``0 .. N-1``.
     truth : pandas.DataFrame
-        One row per pair, columns :data:`~misalignlab.data.plant.TRUTH_COLUMNS`.
+        One row per pair, columns :data:`~misalignlab.data.freeform.plant.TRUTH_COLUMNS`.
     scene_cfg : SceneCfg
     freeform_cfg : FreeformCfg
     seed : int
@@ -84,7 +84,7 @@ def freeform_scene_captions(
     -------
     captions : list of str
     truth : pandas.DataFrame
-        See :func:`misalignlab.data.plant.plant`; factor names in ``stated`` / ``dropped`` /
+        See :func:`misalignlab.data.freeform.plant.plant`; factor names in ``stated`` / ``dropped`` /
         ``changed`` are those of :mod:`~misalignlab.data.scenes.factors` (``background`` for the belt).
     """
     missing = [f for f in SEMANTIC if f not in factors.columns]
