@@ -33,9 +33,10 @@ from misalignlab.data.freeform.plant import FreeformCfg
 from misalignlab.data.freeform.scenes import make_freeform_scene_pairs
 from misalignlab.data.loaders.fashion_mnist import fashion_mnist_pairs
 from misalignlab.data.scenes.factors import SceneCfg
-from misalignlab.detect.backbones import parse_backbone
+from misalignlab.detect.backends import parse_backbone
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
-from misalignlab.evaluate.detection_metrics import KINDS, detection_metrics, type_metrics
+from misalignlab.evaluate.detection_metrics import detection_metrics, type_metrics
+from misalignlab.kinds import KINDS
 
 
 def scenes(n: int, seed: int) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:

@@ -49,9 +49,9 @@ def test_tiny_run_writes_every_artefact(tmp_path):
     assert "| background | MCC | pert |" in md and "1.00 0.00 0.01" not in md  # one setting → one paper value
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    kinds = {r.get("kind", r.get("stage")) for r in rows}
-    assert {"train", "probe", "timing"} <= kinds
-    curve = [r for r in rows if r.get("kind") == "curve"]
+    stages = {r["stage"] for r in rows}  # every record names its stage
+    assert {"train", "probe", "timing", "render"} <= stages
+    curve = [r for r in rows if r["stage"] == "curve"]
     assert [r["step"] for r in curve] == [6, 12] and "curve/shape/mlp/mcc/image" in curve[0]
     assert list(pd.read_csv(out / "curve.csv")["step"]) == [6, 12]
 

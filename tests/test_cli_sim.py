@@ -15,8 +15,8 @@ def test_tiny_sweep_end_to_end(tmp_path):
     table = pd.read_csv(out / "r2_table_linear.csv", index_col=[0, 1])
     assert list(table.columns[:3]) == ["s1", "s2", "s3"] and "m_x" in table.columns
     assert ((table >= 0) & (table <= 1)).all().all()
-    kinds = {json.loads(line)["kind"] for line in (out / "results.jsonl").read_text().splitlines()}
-    assert kinds == {"loss", "probe"}
+    stages = {json.loads(line)["stage"] for line in (out / "results.jsonl").read_text().splitlines()}
+    assert stages == {"loss", "probe"}
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -1,5 +1,8 @@
 """Run folders: every run writes ``argv.txt``, ``config.json`` and ``results.jsonl``.
 
+Every ``results.jsonl`` record names what produced it in its ``stage`` field (``train``, ``probe``,
+``eval``, ``timing`` …), so one reader filters all of them the same way.
+
 Writes are atomic (temp file in the same folder, then ``os.replace``) so a killed run never
 leaves a half-written result behind.
 """
@@ -10,9 +13,13 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+# The progress hook of long library work: ``progress(stage, done, total)`` (total 0: unknown). Library code
+# calls it and prints nothing; the CLI turns it into rich progress bars.
+Progress = Callable[[str, int, int], None]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

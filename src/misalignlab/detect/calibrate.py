@@ -26,17 +26,16 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import roc_auc_score
 
 from misalignlab.detect.slots import SlotEvidence
 
 
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counted half (Mann–Whitney)."""
+    """P(a positive scores above a negative), ties counted half (scikit-learn's AUROC); 0.5 if a side is empty."""
     if not len(pos) or not len(neg):
         return 0.5
-    neg = np.sort(neg)
-    lo, hi = np.searchsorted(neg, pos, side="left"), np.searchsorted(neg, pos, side="right")
-    return float((lo + 0.5 * (hi - lo)).mean() / len(neg))
+    return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg]))
 
 
 def simulated_margins(swap: np.ndarray, said: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,10 @@ from misalignlab.detect.crossfit import PairEmbeddings, crossfit_embeddings
 from misalignlab.detect.explain import explanations
 from misalignlab.detect.slots import SlotSchema, cached_slot_evidence, fashion_schema, infer_schema, scene_schema
 from misalignlab.kinds import KINDS
+from misalignlab.runs import Progress
 from misalignlab.stats import wilson_interval
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None]
 SCHEMAS = ("auto", "scenes", "fashion_mnist", "infer", "none")
 
 

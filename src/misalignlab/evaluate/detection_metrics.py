@@ -2,8 +2,8 @@
 
 Keys are schematic: ``detect/<detector>/auroc``, ``detect/<detector>/auprc``,
 ``detect/<detector>/precision_at_rate`` (precision among the top ``rate · N`` pairs, ``rate`` =
-the true noise rate), ``type/<kind>/f1`` and ``type/macro_f1``. AUROC counts ties as one half;
-AUPRC is average precision (the step-wise area, as in scikit-learn). Wilson intervals are 95 %.
+the true noise rate), ``type/<kind>/f1`` and ``type/macro_f1``. AUROC, AUPRC (average precision), F1
+and confusion counts are scikit-learn's.
 """
 
 from __future__ import annotations
@@ -11,36 +11,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 from misalignlab.kinds import KINDS
 
 
 def auroc(score: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney U with mid-ranks); NaN if one class is absent."""
-    score, positive = np.asarray(score, dtype=np.float64), np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
+    """Area under the ROC curve (scikit-learn); NaN if one class is absent."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
         return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(len(score), dtype=np.float64)
-    sorted_s = score[order]
-    # mid-ranks for ties: every run of equal scores gets the mean of its positions (1-based)
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1]
-    ends = np.r_[starts[1:], len(score)]
-    mid = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(mid, ends - starts)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(roc_auc_score(positive, np.asarray(score, dtype=np.float64)))
 
 
 def auprc(score: np.ndarray, positive: np.ndarray) -> float:
-    """Average precision: mean of the precision at the rank of each positive (ties broken pessimistically)."""
-    score, positive = np.asarray(score, dtype=np.float64), np.asarray(positive, dtype=bool)
+    """Average precision (scikit-learn's step-wise area under the precision–recall curve); NaN without positives."""
+    positive = np.asarray(positive, dtype=bool)
     if not positive.any():
         return float("nan")
-    order = np.lexsort((positive, -score))  # descending score; among ties negatives first
-    hits = positive[order]
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float(precision[hits].mean())
+    return float(average_precision_score(positive, np.asarray(score, dtype=np.float64)))
 
 
 def precision_at_rate(score: np.ndarray, positive: np.ndarray, rate: float | None = None) -> float:
@@ -67,22 +62,19 @@ def type_metrics(pred: Sequence[str] | np.ndarray, true: Sequence[str] | np.ndar
     """Per-kind precision/recall/F1 and macro-F1 over the kinds present in ``true``; confusion counts.
 
     Keys ``type/<kind>/{precision, recall, f1}``, ``type/macro_f1``, ``type/accuracy`` and
-    ``type/confusion/<true>-><pred>``.
+    ``type/confusion/<true>-><pred>``. Recall and F1 are NaN for a kind absent from ``true``.
     """
     pred, true = np.asarray(pred).astype(str), np.asarray(true).astype(str)
+    prec, rec, f1, support = precision_recall_fscore_support(true, pred, labels=list(KINDS), zero_division=0)
+    present = support > 0
     out: dict[str, float] = {}
-    f1s = []
-    for k in KINDS:
-        tp = float(((pred == k) & (true == k)).sum())
-        p_den, r_den = float((pred == k).sum()), float((true == k).sum())
-        prec = tp / p_den if p_den else 0.0
-        rec = tp / r_den if r_den else float("nan")
-        f1 = 2 * prec * rec / (prec + rec) if r_den and (prec + rec) > 0 else (0.0 if r_den else float("nan"))
-        out |= {f"type/{k}/precision": prec, f"type/{k}/recall": rec, f"type/{k}/f1": f1}
-        if r_den:
-            f1s.append(f1)
-        for j in KINDS:
-            out[f"type/confusion/{k}->{j}"] = float(((true == k) & (pred == j)).sum())
-    out["type/macro_f1"] = float(np.mean(f1s)) if f1s else float("nan")
-    out["type/accuracy"] = float((pred == true).mean()) if len(true) else float("nan")
+    for k, p, r, f, here in zip(KINDS, prec, rec, f1, present, strict=True):
+        out |= {f"type/{k}/precision": float(p), f"type/{k}/recall": float(r) if here else float("nan")}
+        out[f"type/{k}/f1"] = float(f) if here else float("nan")
+    confusion = confusion_matrix(true, pred, labels=list(KINDS)) if len(true) else np.zeros((4, 4), int)
+    out |= {
+        f"type/confusion/{k}->{j}": float(confusion[a, b]) for a, k in enumerate(KINDS) for b, j in enumerate(KINDS)
+    }
+    out["type/macro_f1"] = float(f1[present].mean()) if present.any() else float("nan")
+    out["type/accuracy"] = float(accuracy_score(true, pred)) if len(true) else float("nan")
     return out

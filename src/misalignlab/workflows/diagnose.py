@@ -17,9 +17,9 @@ from typing import Any
 from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import store_pairs
 from misalignlab.detect.crossfit import crossfit_embeddings
-from misalignlab.detect.pipeline import DiagnoseCfg, Progress, diagnose_pairs
+from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
 from misalignlab.report.gallery import write_gallery
-from misalignlab.runs import atomic_write_bytes, write_json
+from misalignlab.runs import Progress, atomic_write_bytes, write_json
 from misalignlab.train.distributed import current
 
 

@@ -165,7 +165,7 @@ def run_level(
     probe_s = time.perf_counter() - start
     pairs_per_s = timer.steps * cfg.train.batch_size / timer.seconds if timer.seconds else float("nan")
     timing = {
-        "kind": "timing",
+        "stage": "timing",
         "level": level.name,
         "steps_run": timer.steps,
         "train_step_s": timer.seconds,
@@ -191,7 +191,7 @@ class _CurveLog(Callback):
     def on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
         curve = {k: v for k, v in logs.items() if k.startswith("curve/")}
         if curve:
-            self.run.log({"kind": "curve", "level": self.level, "step": step, **curve})
+            self.run.log({"stage": "curve", "level": self.level, "step": step, **curve})
 
 
 class _LevelLog:
@@ -263,7 +263,7 @@ def run_imagetext_lab(
         run = RunDir(out, to_dict(cfg), argv, write=main)
         start = time.perf_counter()
         scenes = render_scenes(cfg)
-        run.log({"kind": "timing", "stage": "render", "seconds": time.perf_counter() - start, "n": len(scenes.images)})
+        run.log({"stage": "render", "seconds": time.perf_counter() - start, "n": len(scenes.images)})
         rows: list[dict] = []
         for level in cfg.levels:
             done = run.path(level.name) / SCORES_FILE
@@ -272,17 +272,17 @@ def run_imagetext_lab(
             else:
                 scores = run_level(cfg, level, scenes, run, callbacks(level) if callbacks else ())
                 for row in score_rows(level, scores, cfg.code_for(level)):
-                    run.log({"kind": "probe", "loss_variant": cfg.loss.variant, **row})
+                    run.log({"stage": "probe", "loss_variant": cfg.loss.variant, **row})
             rows += score_rows(level, scores, cfg.code_for(level))
     finally:
         torch.set_num_threads(before)
     if not main:
         return {}
     paths = write_tables(pd.DataFrame(rows), cfg, out)
-    curve = [r for r in read_jsonl(run.results_path) if r.get("kind") == "curve"]
+    curve = [r for r in read_jsonl(run.results_path) if r.get("stage") == "curve"]
     if curve:  # MCC against steps; a resumed level may have logged a step twice: keep the last
         paths["curve"] = out / "curve.csv"
-        table = pd.DataFrame(curve).drop(columns="kind").drop_duplicates(["level", "step"], keep="last")
+        table = pd.DataFrame(curve).drop(columns="stage").drop_duplicates(["level", "step"], keep="last")
         atomic_write_text(paths["curve"], table.round(4).to_csv(index=False))
     return paths
 

@@ -31,14 +31,13 @@ from misalignlab.pilot.decision import as_scores, decide, profile_sentence
 from misalignlab.pilot.options import Plan, option_names, plan_runs, prepare
 from misalignlab.pilot.profile import misalignment_profile
 from misalignlab.pilot.result import PilotResult
-from misalignlab.runs import RunDir, read_jsonl, write_json
+from misalignlab.runs import Progress, RunDir, read_jsonl, write_json
 from misalignlab.strategies import build_strategy
 from misalignlab.strategies.fit import fit_strategy
 from misalignlab.train.pairs import LossCfg, PairTrainCfg
 from misalignlab.train.trainer import Callback, TrainCfg
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None]
 PROBE_STEPS = 30  # steps of the timing run that sizes the plan
 REPORT_RESERVE_S = 15.0  # budget kept for scoring the decision and writing the report
 

@@ -11,7 +11,7 @@ with other costs. Writes ``check.csv`` and ``check.md`` under ``out``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,8 @@ from misalignlab.pilot.config import PilotCfg
 from misalignlab.pilot.data import render_builtin
 from misalignlab.pilot.scenarios import PILOT_SCENARIOS, full_budget
 from misalignlab.report.tables import frame_markdown
-from misalignlab.runs import atomic_write_text
+from misalignlab.runs import Progress, atomic_write_text
 from misalignlab.workflows.pilot import run_pilot
-
-Progress = Callable[[str, int, int], None]
 
 
 def _data_key(name: str) -> str:

@@ -204,7 +204,7 @@ def run_sweep(
     def on_log(step: int, losses) -> None:
         run.log(
             {
-                "kind": "loss",
+                "stage": "loss",
                 "step": step,
                 "loss_variant": cfg.train.loss,
                 **{f"loss/{n}": float(v) for n, v in zip(names, losses, strict=True)},
@@ -214,7 +214,7 @@ def run_sweep(
             stack.to("cpu")  # the probes read numpy arrays; training continues on train.device
             for rec in evaluate_stack(stack, cfg.n_fit // 2, cfg.n_test // 2, ("mlp",), seed=step):
                 curve_rows.append({"step": step, **rec})
-                run.log({"kind": "probe_during_training", "step": step, **rec})
+                run.log({"stage": "probe_during_training", "step": step, **rec})
             stack.to(cfg.train.device)
         if progress:
             progress("train", step, cfg.train.steps)
@@ -224,7 +224,7 @@ def run_sweep(
         progress("probe", 0, 1)
     rows = pd.DataFrame(evaluate_stack(stack, cfg.n_fit, cfg.n_test, cfg.probes))
     for rec in rows.to_dict("records"):
-        run.log({"kind": "probe", "loss_variant": cfg.train.loss, **rec})
+        run.log({"stage": "probe", "loss_variant": cfg.train.loss, **rec})
     paths = {"r2_long": run.path("r2.csv")}
     if curve_rows:
         final = rows[rows["probe"] == "mlp"].assign(step=cfg.train.steps)
@@ -244,7 +244,7 @@ def run_sweep(
             progress("downstream", 0, 1)
         down = pd.DataFrame(downstream_metrics(stack, cfg.n_test, DownstreamCfg()))
         for rec in down.to_dict("records"):
-            run.log({"kind": "downstream", **rec})
+            run.log({"stage": "downstream", **rec})
         paths["downstream"] = run.path("downstream.csv")
         atomic_write_text(paths["downstream"], down.round(4).to_csv(index=False))
     return paths
