@@ -11,16 +11,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[test,hf]"
 	touch $(STAMP)
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test test-fast lint bench clean
 venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/misalignlab pilot --out runs/demo
 
-test: $(STAMP)
+test: lint
+	$(BIN)/python -m pytest
+
+# the inner loop: everything but the end-to-end runs (marked slow)
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/sweep_speed.py

@@ -1,5 +1,8 @@
 """Shared test settings: torch on one thread (tiny ops gain nothing from more, and a shared CI
-machine stalls multi-threaded tiny ops), headless matplotlib."""
+machine stalls multi-threaded tiny ops), headless matplotlib, and the Fashion-MNIST guard.
+
+Tests that need the real Fashion-MNIST files skip without them, except where
+MISALIGNLAB_REQUIRE_FASHION is set (``.ci/run`` sets it): there a missing dataset fails the test."""
 
 import os
 
@@ -18,3 +21,16 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """The Fashion-MNIST training pairs; skip (fail under MISALIGNLAB_REQUIRE_FASHION) if the files are missing."""
+    from misalignlab.data.loaders.fashion_mnist import fashion_mnist_pairs
+
+    try:
+        return fashion_mnist_pairs("train")
+    except FileNotFoundError as exc:
+        if os.environ.get("MISALIGNLAB_REQUIRE_FASHION"):
+            pytest.fail(f"Fashion-MNIST is required here (MISALIGNLAB_REQUIRE_FASHION): {exc}")
+        pytest.skip(str(exc))

@@ -6,6 +6,11 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
+
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "run_gpu.py"
 
 

@@ -3,8 +3,11 @@
 import json
 
 import pandas as pd
+import pytest
 
 from misalignlab.cli import main
+
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
 
 
 def test_tiny_preset_writes_table_plots_and_run_configs(tmp_path):

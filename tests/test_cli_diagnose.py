@@ -11,6 +11,8 @@ from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_fold
 from misalignlab.data.scenes.factors import SceneCfg
 from misalignlab.data.scenes.inject import InjectionCfg
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
 
 @pytest.fixture
 def hostile_folder(tmp_path):

@@ -7,6 +7,8 @@ import pytest
 
 from misalignlab.cli import main
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
 
 def test_tiny_run_writes_every_artefact(tmp_path):
     out = tmp_path / "run"

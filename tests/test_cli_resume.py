@@ -15,6 +15,9 @@ import torch
 from misalignlab.cli import main
 from misalignlab.train.trainer import load_checkpoint
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
+
 STEPS = 40
 
 

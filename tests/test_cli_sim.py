@@ -5,6 +5,8 @@ import pytest
 
 from misalignlab.cli import main
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
 
 def test_tiny_sweep_end_to_end(tmp_path):
     out = tmp_path / "run"

@@ -15,6 +15,9 @@ from misalignlab.train.trainer import Callback
 from misalignlab.workflows.imagetext_lab import TARGETS, run_imagetext_lab
 from misalignlab.workflows.imagetext_presets import PRESETS, ImageTextLabCfg, Level, changed_prob, lab_config
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
+
 POS = ("pos_x", "pos_y")
 
 

@@ -40,6 +40,7 @@ def _open(root: Path, out: Path, chunk_size: int = 64):  # noqa: ANN202
     return open_pairs(root / "m.csv", IngestCfg(image_size=S, chunk_size=chunk_size), quarantine_dir=out)
 
 
+@pytest.mark.slow
 def test_store_keeps_peak_memory_far_below_all_images_and_equals_in_memory_path(dataset: Path, tmp_path: Path) -> None:
     stream = _open(dataset, tmp_path / "a")
     tracemalloc.start()  # numpy reports its buffers to tracemalloc; the memmap is file-backed, not traced

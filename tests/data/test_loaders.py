@@ -28,7 +28,7 @@ from misalignlab.data.loaders import (
     read_idx,
     write_idx,
 )
-from misalignlab.data.loaders.fashion_mnist import DEBIAN_DIR, SPLIT_FILES
+from misalignlab.data.loaders.fashion_mnist import SPLIT_FILES
 from misalignlab.data.loaders.multimodal3dident import IMAGE_LATENTS
 
 # ---------------------------------------------------------------- IDX / Fashion-MNIST
@@ -143,11 +143,7 @@ def test_fashion_label_image_count_mismatch(tmp_path: Path) -> None:
         load_fashion_mnist("train", tmp_path / "fm")
 
 
-@pytest.mark.skipif(
-    not (DEBIAN_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason="Debian package dataset-fashion-mnist not installed (apt-get install dataset-fashion-mnist)",
-)
-def test_real_debian_fashion_mnist() -> None:
+def test_real_debian_fashion_mnist(fashion_mnist) -> None:
     images, labels = load_fashion_mnist("test")
     assert images.shape == (10_000, 28, 28) and np.bincount(labels).tolist() == [1000] * 10
 

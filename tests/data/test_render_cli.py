@@ -13,6 +13,9 @@ from misalignlab.data.scenes.dataset import make_scene_pairs, read_dataset_folde
 from misalignlab.data.scenes.factors import SceneCfg
 from misalignlab.data.scenes.inject import InjectionCfg
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
+
 INJ = InjectionCfg(omit=("background",), perturb={"defect": 0.5}, outlier_rate=0.2, drop_rate=0.2, synonyms=True)
 
 

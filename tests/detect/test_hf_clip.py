@@ -99,6 +99,7 @@ def test_broken_weights_raise_a_clear_error(tiny_clip, tmp_path):
         backend.fit_fold(0, np.zeros((0, 16, 16, 3), np.uint8), [])
 
 
+@pytest.mark.slow
 def test_diagnose_cli_with_hf_backbone(tiny_clip, tmp_path, capsys):
     from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
     from misalignlab.data.scenes.factors import SceneCfg
@@ -115,6 +116,7 @@ def test_diagnose_cli_with_hf_backbone(tiny_clip, tmp_path, capsys):
     assert "unknown backbone 'clip'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_compare_cli_detects_with_hf_backbone(tiny_clip, tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = [

@@ -21,14 +21,10 @@ from misalignlab.detect.crossfit import fold_assignment  # noqa: E402
 from misalignlab.detect.pipeline import DiagnoseCfg, choose_schema, diagnose_pairs  # noqa: E402
 from misalignlab.detect.slots import slot_evidence  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
 
-def _fashion_with_tee(n: int = 400):
-    from misalignlab.data.loaders.fashion_mnist import fashion_mnist_pairs
 
-    try:
-        full = fashion_mnist_pairs("train")
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+def _fashion_with_tee(full, n: int = 400):
     keep = np.random.default_rng(0).choice(len(full), n, replace=False)
     captions = [full.captions[i] for i in keep]
     ids = [f"f{i}" for i in keep]
@@ -45,8 +41,8 @@ def _fashion_with_tee(n: int = 400):
     return ids, images, captions, tee, bad
 
 
-def test_minilm_reads_tee_as_t_shirt_when_the_image_agrees():
-    ids, images, captions, tee, bad = _fashion_with_tee()
+def test_minilm_reads_tee_as_t_shirt_when_the_image_agrees(fashion_mnist):
+    ids, images, captions, tee, bad = _fashion_with_tee(fashion_mnist)
     embed = dataclasses.replace(
         EmbedCfg(backend="text:minilm"),
         reweight_steps=0,

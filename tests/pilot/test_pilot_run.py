@@ -14,6 +14,9 @@ from misalignlab.pilot.decision import as_scores, decide
 from misalignlab.runs import read_jsonl
 from misalignlab.workflows.pilot import run_pilot
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
+
 TINY = PilotCfg(
     budget_minutes=5,
     n_train=96,

@@ -15,6 +15,9 @@ from misalignlab.workflows.pilot import run_pilot
 
 from .test_pilot_run import HOSTILE, user_pairs_with_hostile_caption
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
     "--no-sandbox",

@@ -89,6 +89,7 @@ def test_same_folder_names_get_their_parent(tmp_path):
     assert [p.name for p in load_profiles(runs)] == ["plant1/diag", "plant2/diag"]
 
 
+@pytest.mark.slow
 def test_profiles_cli_on_a_real_diagnose_run(two_runs, tmp_path, capsys):
     from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
     from misalignlab.data.scenes.factors import SceneCfg

@@ -24,6 +24,9 @@ from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.models.losses import LOSSES, ClipInfoNCE
 from misalignlab.train.distributed import LOCAL, Dist, GlobalBatchNorm, convert_batchnorm, current, shard_mean
 
+pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
+
+
 WORKER = Path(__file__).with_name("dist_worker.py")
 _spec = importlib.util.spec_from_file_location("dist_worker", WORKER)
 worker = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
