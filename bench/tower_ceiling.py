@@ -8,7 +8,7 @@ objective (its signal per step), not the tower's capacity, is what holds a facto
 Give ``--run`` a finished ``imagetext`` run folder to print the contrastive MLP-probe MCC beside it.
 
 Usage: ``python bench/tower_ceiling.py --level selection-5 [--steps 1000] [--run RUN_DIR]``
-(BENCHMARKS.md's figure: ``--steps 1000``, the budget the session-4 contrastive run had.)
+(BENCHMARKS.md's figure: ``--steps 1000``, the budget of the quick recipe's contrastive run.)
 """
 
 from __future__ import annotations

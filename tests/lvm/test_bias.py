@@ -2,7 +2,7 @@ import pytest
 
 from misalignlab.lvm.bias import BiasSpec, rank_subset, unrank_subset
 
-# paper.md §4: θ of I_θ = [k] and ρ of I_ρ = [k] when I_θ = [10] (1-based paper codes).
+# The paper's codes: θ of I_θ = [k] and ρ of I_ρ = [k] when I_θ = [10] (1-based paper codes).
 THETA = {1: 1, 2: 11, 3: 56, 4: 176, 5: 386, 6: 638, 7: 848, 8: 968, 9: 1013, 10: 1023}
 RHO_WITH_THETA_10 = {1: 2, 2: 12, 3: 57, 4: 177, 5: 387, 6: 639, 7: 849, 8: 969, 9: 1014}
 

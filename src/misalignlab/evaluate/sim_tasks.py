@@ -1,4 +1,4 @@
-"""The paper's downstream tasks on frozen image codes (paper.md §5).
+"""The paper's downstream tasks on frozen image codes (Cai et al., NeurIPS 2025, numerical simulation).
 
 Regression targets y1..y4 = f(s_[3]), f(s_[5]), f(s_[7]), f(s_[9]) scored by R², a binary label
 (y2 above its training median) scored by Matthews correlation, in distribution and under the OOD
@@ -30,7 +30,7 @@ class DownstreamCfg:
 
 
 def task_function(u: np.ndarray, exp_weight: float) -> np.ndarray:
-    """f(u) of paper.md §5 for u (N, k): polynomial, pairwise/triple products, periodic and log terms."""
+    """The paper's f(u) for u (N, k): polynomial, pairwise/triple products, periodic and log terms."""
     n, k = u.shape
     pair = sum(u[:, i] * u[:, j] for i in range(k) for j in range(i + 1, k)) if k > 1 else np.zeros(n)
     triple = (

@@ -2,7 +2,7 @@
 
 Indices are 0-based everywhere in misalignlab (``selected=(0, 1)`` means s1, s2 of the paper).
 The paper's θ ranks I_θ among the non-empty subsets of {1..n_s} listed by size, then
-lexicographically; ρ ranks the *proper* subsets of I_θ the same way with ∅ first (paper.md §4).
+lexicographically; ρ ranks the *proper* subsets of I_θ the same way with ∅ first (the paper's tables).
 Only :meth:`BiasSpec.from_paper_codes` / :meth:`BiasSpec.paper_codes` speak that language.
 """
 

@@ -1,4 +1,4 @@
-"""Frozen random invertible generators g_x, g_t (paper.md §5).
+"""Frozen random invertible generators g_x, g_t (the paper's numerical simulation).
 
 Three square, bias-free linear layers with LeakyReLU(0.2) between them. Each weight matrix has
 entries U(−1, 1), columns rescaled to unit norm, and is redrawn until its condition number is at

@@ -1,11 +1,11 @@
-"""Latents z = (s, m_x, m_t) and the biased text latents s̃ (paper.md §1, §5).
+"""Latents z = (s, m_x, m_t) and the biased text latents s̃ (the paper's latent variable model).
 
 Independent case: s ~ N(0, I), m_x ~ N(0, I), m_t ~ N(0, I), ε ~ N(0, I). Dependent case: each
 covariance is a Wishart draw (df = dimension, scale I), drawn once per model seed. We rescale each
 Wishart draw to unit variances (a correlation matrix): the dependence structure is the paper's, the
 input scale matches the independent case, and R² is invariant to that scaling. The paper's code
 draws Σ_s and Σ_ε (and Σ_mx, Σ_mt) from the same seed, making them equal; we draw them
-independently (paper.md §12).
+independently (as in the paper's code).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Contrastive losses, each named for the variant it is (see paper.md §11).
+"""Contrastive losses, each named for the variant it is (the paper's text and code use three different "InfoNCE" forms).
 
 Three different objectives are all called "InfoNCE" in the literature; misalignlab names the
 variant in every config and result:

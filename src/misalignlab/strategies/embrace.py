@@ -1,4 +1,4 @@
-"""Embrace strategies: use misalignment on purpose (paper.md §3, Corollary 4.2).
+"""Embrace strategies: use misalignment on purpose (the paper's Corollary 4.2 and practical guidance).
 
 - ``augment``: deliberate selection / perturbation bias. For each pair, with probability
   ``omit[f]`` the caption drops factor ``f``'s word, and with probability ``swap[f]`` it states a

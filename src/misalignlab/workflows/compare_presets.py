@@ -3,7 +3,7 @@
 A :class:`Scenario` says how training scenes are sampled and captioned (scene config, injected
 misalignment, spurious correlations planted by :class:`~misalignlab.data.scenes.shift.FactorShift`),
 what the shifted (OOD) test distribution is, which factors are the tasks, and each strategy's
-default settings. Two presets reproduce the paper's practical guidance (paper.md §3):
+default settings. Two presets reproduce the paper's practical guidance (Cai et al., NeurIPS 2025):
 
 - ``perturb-shape``: 30 % of captions name a wrong shape (a task factor): negate (``filter``,
   ``reweight``) should beat ``baseline`` on shape in distribution.

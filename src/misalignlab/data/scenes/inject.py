@@ -1,6 +1,6 @@
 """Write captions for scene factors with planted misalignment, and record the ground truth.
 
-Four mechanisms, after the paper's latent variable model (``paper.md`` §1):
+Four mechanisms, after the latent variable model of Cai et al. (NeurIPS 2025):
 
 - ``omit``: factors never stated in any caption (*selection bias*, ``I_θ^c``). This is a
   property of the whole dataset, so it does not make a pair "incomplete".
