@@ -7,7 +7,7 @@ from misalignlab.detect.classify import TypingCfg, classify, slot_margins
 from misalignlab.detect.slots import SlotEvidence
 
 from .conftest import planted_view
-from .test_typing import planted_evidence
+from .test_classify import planted_evidence
 
 
 def test_auc_matches_pair_counting():

@@ -10,10 +10,9 @@ import shutil
 
 import numpy as np
 import pytest
+from tests.workflows.test_pilot import HOSTILE, user_pairs_with_hostile_caption
 
 from misalignlab.workflows.pilot import run_pilot
-
-from .test_pilot_run import HOSTILE, user_pairs_with_hostile_caption
 
 pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
 

@@ -269,7 +269,7 @@ def test_spare_budget_buys_whole_extra_seeds_and_keeps_finished_runs(rendered):
 
 def test_pilot_diagnoses_with_a_pretrained_backbone_chosen_by_flag(tmp_path, capsys):
     pytest.importorskip("transformers")
-    from tests.detect.test_hf_clip import save_tiny_clip
+    from tests.detect.backends.test_hf_clip import save_tiny_clip
 
     clip = save_tiny_clip(tmp_path / "clip")
     out = tmp_path / "pilot"
