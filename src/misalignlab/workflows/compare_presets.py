@@ -95,11 +95,16 @@ SCENARIOS.register("tiny")(
 )
 
 
+# Run settings per preset, as data: ``tiny`` for tests; every other preset is sized for 2 CPU cores.
+RUN_SETTINGS: dict[str, CompareCfg] = {
+    "tiny": CompareCfg(
+        TrainCfg(steps=4, batch_size=32, lr=2e-3), seeds=2, n_train=128, n_fit=64, n_test=64, detect_steps=3
+    ),
+}
+DEFAULT_RUN = CompareCfg(TrainCfg(steps=500, batch_size=128, lr=2e-3, schedule="cosine", warmup_steps=50))
+
+
 def compare_config(preset: str) -> CompareCfg:
-    """The run settings of a preset: ``tiny`` for tests, the others sized for 2 CPU cores."""
+    """The run settings of a preset (:data:`RUN_SETTINGS`, else :data:`DEFAULT_RUN`)."""
     SCENARIOS.get(preset)
-    if preset == "tiny":
-        return CompareCfg(
-            TrainCfg(steps=4, batch_size=32, lr=2e-3), seeds=2, n_train=128, n_fit=64, n_test=64, detect_steps=3
-        )
-    return CompareCfg(TrainCfg(steps=500, batch_size=128, lr=2e-3, schedule="cosine", warmup_steps=50))
+    return RUN_SETTINGS.get(preset, DEFAULT_RUN)

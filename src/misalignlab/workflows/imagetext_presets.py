@@ -20,24 +20,13 @@ different value is then each written with probability q/(k−1). Choosing q = p�
 wrong value p/k and the true one 1 − p + p/k, exactly the paper's distribution, so
 :meth:`Level.injection` converts instead of changing the injector. Code size is the number of
 unbiased factors, at least 3 (paper §7), at the ``paper`` and ``tiny`` scales; ``code_dim`` > 0
-overrides it for every level. The ``quick`` scale (RESULTS.md §2) differs where a 2-core budget
-needs it to:
-
-- ``code_rule="swept"`` and ``swept_steps``: the code size and training length measured to work
-  for the level's number of unbiased value combinations (``SWEPT``: codes 3, 3, 4, 9, 10 for
-  8 … 3,888 combinations; 2,000 steps instead of 1,000 at 144 and 3,888), trained with 8 spare
-  dimensions that fade out between 20 % and 50 % of training (``code_extra``, ``spare_fade``). Our
-  factors have more values than MPI3D's: a code of exactly #unbiased cannot separate 1,296
-  combinations on a unit sphere at τ = 0.1 in this budget and loses shape, while room beyond what
-  the stated factors need keeps the never-stated defect. Perturbed factors get no room.
-- ``align_ramp``: an explicit alignment term (``loss.align_weight`` = 1) switched on between 30 %
-  and 60 % of training. Once captions repeat, cross entropy saturates and spare dimensions keep
-  salient nuisances (position); the term pulls them out. From step 0 it flattens hard stated
-  factors (shape) before they are learnt.
-- probes fit on 10,240 scenes (the paper: 23,040): with 2,048 an MLP probe cannot read a factor
-  from a code that separates thousands of stated combinations.
-- ``unit_codes``: probes see unit-length codes; the cosine loss ignores a code's norm, which
-  then tracks the part's area, i.e. omitted size and shape.
+overrides it for every level. The ``quick`` scale differs where a 2-core budget needs it to (why
+each, with the measurements behind it: RESULTS.md §2.2–2.3): code size and steps read off a
+measured sweep by the level's number of unbiased value combinations (``code_rule="swept"``,
+``swept_steps``, :data:`SWEPT`), 8 spare code dimensions faded out between 20 % and 50 % of
+training (``code_extra``, ``spare_fade``), an explicit alignment term ramped in between 30 % and
+60 % (``align_ramp``), probes fitted on 10,240 scenes, and probes on unit-length codes
+(``unit_codes``: the cosine loss ignores a code's norm, which then tracks omitted size and shape).
 
 This module holds definitions only; the workflow is :mod:`misalignlab.workflows.imagetext_lab`.
 """
