@@ -149,9 +149,11 @@ def run_pilot(
         cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps
     )
     write_json(plan_path, dataclasses.asdict(plan) | {"key": key})
-    rows, skipped = _run_options(
-        train, score, found, profile["flagged_rate"], cfg, plan, evaluate, run, t0, budget, tick, key
+    runs = _OptionRuns(
+        train, score, found, profile["flagged_rate"], cfg, plan, evaluate, run, key, budget - REPORT_RESERVE_S, t0, tick
     )
+    runs.all_seeds()
+    rows, skipped = runs.rows, runs.skipped
     scores = as_scores(rows, metric)
     reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"])
     decision = decide(scores, len(data), n_test, cfg.cost, reason)
@@ -184,118 +186,96 @@ def _read_plan(path: Path, key: str) -> Plan | None:
     return Plan(**raw)
 
 
-def _run_options(
-    data: PilotData,
-    score: np.ndarray,
-    found: Any,
-    flagged_rate: float,
-    cfg: PilotCfg,
-    plan: Plan,
-    evaluate: Callable[[Any], dict[str, float]],
-    run: RunDir,
-    t0: float,
-    budget: float,
-    tick: Progress,
-    key: str,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Train and score every (seed, option), seed-major so a cut keeps whole seeds; finished runs reused.
+@dataclasses.dataclass
+class _OptionRuns:
+    """Trains and scores every (seed, option) of a plan into ``rows`` (and the runs it skipped)."""
 
-    The plan's seeds always start (a run that would overrun the budget is skipped and reported).
-    Beyond them, up to ``cfg.seeds``, another whole seed starts when the time left covers one more
-    seed at the pace measured on the last one: the timing probe is noisy on a busy machine, and
-    spare budget buys the decision a better estimate of the seed-to-seed spread.
-    """
-    done = {(r["option"], r["seed"]): r for r in _previous(run) if r.get("key") == key and r.get("steps") == plan.steps}
-    end = budget - REPORT_RESERVE_S
-    rows: list[dict[str, Any]] = []
-    skipped: list[str] = []
-    seed_s = len(plan.options) * (plan.steps * plan.step_seconds + plan.eval_seconds)  # planned time of one seed
-    for seed in range(max(plan.seeds, cfg.seeds)):
-        # a run starts only if the slowest run seen so far would still end in time (options differ in cost)
-        longest = lambda: max([r["seconds"] for r in rows if r.get("seconds")] + [seed_s / len(plan.options)])  # noqa: E731, B023
-        if seed >= plan.seeds and time.monotonic() - t0 + max(seed_s, len(plan.options) * longest()) > end:
-            break
-        start = time.monotonic()
-        total = max(plan.seeds, seed + 1) * len(plan.options)
-        trained = _run_seed(
-            data,
-            score,
-            found,
-            flagged_rate,
-            cfg,
-            plan,
-            evaluate,
-            run,
-            seed,
-            done,
-            rows,
-            skipped,
-            lambda: time.monotonic() - t0 + longest() > end,  # noqa: B023 (called within this seed)
-            key,
-            lambda: tick("options", len(rows), total),  # noqa: B023
-        )
-        if trained:
-            seed_s = (time.monotonic() - start) * len(plan.options) / trained
-    return rows, skipped
+    data: PilotData
+    score: np.ndarray  # (N,) combined score, aligned with ``data``
+    found: Any  # the combined detector result (filter / reweight read it by pair id)
+    flagged_rate: float
+    cfg: PilotCfg
+    plan: Plan
+    evaluate: Callable[[Any], dict[str, float]]
+    run: RunDir
+    key: str
+    deadline: float  # seconds after t0 by which the last run must end
+    t0: float
+    tick: Progress
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    _longest_default: float = 0.0  # the planned length of one run, until runs are timed
 
+    def all_seeds(self) -> None:
+        """Seed-major, so a cut keeps whole seeds; finished runs of an earlier pilot are reused.
 
-def _run_seed(
-    data: PilotData,
-    score: np.ndarray,
-    found: Any,
-    flagged_rate: float,
-    cfg: PilotCfg,
-    plan: Plan,
-    evaluate: Callable[[Any], dict[str, float]],
-    run: RunDir,
-    seed: int,
-    done: dict,
-    rows: list,
-    skipped: list,
-    over_budget: Callable[[], bool],
-    key: str,
-    tick: Callable[[], None],
-) -> int:
-    """Every option of one seed (appends to ``rows`` / ``skipped``); returns how many runs trained."""
-    trained = 0
-    for option in plan.options:
-        if (option, seed) in done:
-            rows.append(done[(option, seed)])
-            continue
-        if over_budget():
-            skipped.append(f"{option}/seed{seed} (budget)")
-            continue
-        strategy, pairs = prepare(option, data, score, flagged_rate, cfg)
-        twin = _baseline_twin(rows, seed, strategy.name, pairs, data)
-        if twin is not None:  # cleaning changed no caption: training would repeat the baseline bit for bit
-            row = twin | {"option": option, "seconds": 0.0, "same_as": "baseline"}
-        else:
-            start = time.perf_counter()
-            try:
-                fitted = fit_strategy(
-                    strategy, pairs, _train_cfg(cfg, plan.steps, seed, len(pairs), data.image_size), found
-                )
-            except ValueError as exc:  # one option that cannot train (e.g. too few pairs left) must not end the pilot
-                log.warning("pilot option %s seed %d failed: %s", option, seed, exc)
-                run.log({"stage": "failed", "key": key, "option": option, "seed": seed, "error": str(exc)})
-                skipped.append(f"{option}/seed{seed} (failed: {exc})")
+        The plan's seeds always start (a run that would overrun the budget is skipped and reported).
+        Beyond them, up to ``cfg.seeds``, another whole seed starts when the time left covers one more
+        seed at the pace measured on the last one: the timing probe is noisy on a busy machine, and
+        spare budget buys the decision a better estimate of the seed-to-seed spread.
+        """
+        plan = self.plan
+        done = {
+            (r["option"], r["seed"]): r
+            for r in _previous(self.run)
+            if r.get("key") == self.key and r.get("steps") == plan.steps
+        }
+        seed_s = len(plan.options) * (plan.steps * plan.step_seconds + plan.eval_seconds)  # planned time of one seed
+        for seed in range(max(plan.seeds, self.cfg.seeds)):
+            self._longest_default = seed_s / len(plan.options)
+            elapsed = time.monotonic() - self.t0
+            if seed >= plan.seeds and elapsed + max(seed_s, len(plan.options) * self._longest()) > self.deadline:
+                break
+            start = time.monotonic()
+            trained = self._one_seed(seed, done, max(plan.seeds, seed + 1) * len(plan.options))
+            if trained:
+                seed_s = (time.monotonic() - start) * len(plan.options) / trained
+
+    def _longest(self) -> float:
+        """The slowest run so far (options differ in cost): a run starts only if one that long still ends in time."""
+        return max([r["seconds"] for r in self.rows if r.get("seconds")] + [self._longest_default])
+
+    def _over_budget(self) -> bool:
+        return time.monotonic() - self.t0 + self._longest() > self.deadline
+
+    def _one_seed(self, seed: int, done: dict, total: int) -> int:
+        """Every option of one seed; returns how many runs trained."""
+        trained = 0
+        for option in self.plan.options:
+            if (option, seed) in done:
+                self.rows.append(done[(option, seed)])
                 continue
-            metrics = evaluate(fitted.model)
-            row = {
-                "stage": "run",
-                "key": key,
-                "option": option,
-                "seed": seed,
-                "steps": plan.steps,
-                "n_trained": len(fitted.pairs),
-                "seconds": time.perf_counter() - start,
-                "strategy": strategy.params(),
-            } | metrics
-            trained += 1
-        run.log(row)
-        rows.append(row)
-        tick()
-    return trained
+            if self._over_budget():
+                self.skipped.append(f"{option}/seed{seed} (budget)")
+                continue
+            row = self._train_one(option, seed)
+            if row is None:
+                continue
+            trained += row.get("same_as") is None
+            self.run.log(row)
+            self.rows.append(row)
+            self.tick("options", len(self.rows), total)
+        return trained
+
+    def _train_one(self, option: str, seed: int) -> dict[str, Any] | None:
+        """One option at one seed as a results row; None (skipped, reported) if it cannot train."""
+        strategy, pairs = prepare(option, self.data, self.score, self.flagged_rate, self.cfg)
+        twin = _baseline_twin(self.rows, seed, strategy.name, pairs, self.data)
+        if twin is not None:  # cleaning changed no caption: training would repeat the baseline bit for bit
+            return twin | {"option": option, "seconds": 0.0, "same_as": "baseline"}
+        start = time.perf_counter()
+        icfg = _train_cfg(self.cfg, self.plan.steps, seed, len(pairs), self.data.image_size)
+        try:
+            fitted = fit_strategy(strategy, pairs, icfg, self.found)
+        except ValueError as exc:  # one option that cannot train (e.g. too few pairs left) must not end the pilot
+            log.warning("pilot option %s seed %d failed: %s", option, seed, exc)
+            self.run.log({"stage": "failed", "key": self.key, "option": option, "seed": seed, "error": str(exc)})
+            self.skipped.append(f"{option}/seed{seed} (failed: {exc})")
+            return None
+        metrics = self.evaluate(fitted.model)
+        head = {"stage": "run", "key": self.key, "option": option, "seed": seed, "steps": self.plan.steps}
+        head |= {"n_trained": len(fitted.pairs), "seconds": time.perf_counter() - start, "strategy": strategy.params()}
+        return head | metrics
 
 
 def _baseline_twin(
