@@ -1,4 +1,4 @@
-"""Run folders: every run writes ``argv.txt``, ``config.json`` and ``results.jsonl``.
+"""Run folders: every run writes ``argv.txt``, ``config.json``, ``versions.json`` and ``results.jsonl``.
 
 Every ``results.jsonl`` record names what produced it in its ``stage`` field (``train``, ``probe``,
 ``eval``, ``timing`` …), so one reader filters all of them the same way.
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,26 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def versions() -> dict[str, str]:
+    """The versions a run's numbers depend on: Python, misalignlab and its main libraries (read from the
+    installed metadata, nothing imported)."""
+    out = {"python": platform.python_version()}
+    for package in ("misalignlab", "torch", "numpy", "scikit-learn", "pandas", "pyarrow", "transformers"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def write_run_files(root: Path, config: Mapping[str, Any], argv: list[str] | None = None) -> None:
+    """``config.json`` (every setting), ``argv.txt`` (the command line) and ``versions.json`` in ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / "config.json", dict(config))
+    atomic_write_text(root / "argv.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
+    write_json(root / "versions.json", versions())
+
+
 class RunDir:
     """A run's output folder: config, argv and an append-only JSON-lines result log."""
 
@@ -54,9 +76,7 @@ class RunDir:
         self.results_path = self.root / "results.jsonl"
         self.write = write  # False: a reader of the folder (a distributed job's ranks other than 0)
         if write:
-            self.root.mkdir(parents=True, exist_ok=True)
-            write_json(self.root / "config.json", dict(config))
-            atomic_write_text(self.root / "argv.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
+            write_run_files(self.root, config, argv)
 
     def log(self, record: Mapping[str, Any]) -> None:
         """Append one flat record; each line is flushed and synced so a crash loses at most one line."""

@@ -13,10 +13,19 @@ from typing import Optional
 
 import typer
 
-from misalignlab.cli.app import app
+from misalignlab.cli.app import app, invoked_argv
 from misalignlab.cli.display import StageBars, progress_bars
+from misalignlab.cli.ingest_options import (
+    CAPTION_COLUMN,
+    FORMAT,
+    ID_COLUMN,
+    IMAGE_COLUMN,
+    IMAGE_ID_COLUMN,
+    ROOT,
+    ingest_cfg,
+)
 from misalignlab.config import with_overrides
-from misalignlab.data.ingest.stream import IngestCfg, open_pairs
+from misalignlab.data.ingest.stream import open_pairs
 from misalignlab.detect.backends import BACKBONE_HELP
 from misalignlab.detect.base import parse_detector_spec
 from misalignlab.detect.pipeline import DiagnoseCfg
@@ -26,9 +35,19 @@ from misalignlab.workflows.diagnose import run_diagnosis
 
 @app.command("diagnose")
 def diagnose_cmd(
-    data: Path = typer.Argument(..., help="Manifest (CSV/JSONL/parquet), tar shard, or a folder holding one."),
+    data: Path = typer.Argument(
+        ...,
+        help="A manifest (CSV/TSV/JSONL/parquet/COCO JSON/arrow), tar shards, or a folder holding a dataset "
+        "(img2dataset output, Hugging Face save_to_disk, a render folder, manifest shards).",
+    ),
     out: Path = typer.Option(Path("runs/diagnose"), "--out", help="Output folder."),
     image_size: int = typer.Option(32, "--image-size", help="Images are decoded to this square size."),
+    image_column: Optional[str] = IMAGE_COLUMN,
+    caption_column: Optional[str] = CAPTION_COLUMN,
+    id_column: Optional[str] = ID_COLUMN,
+    image_id_column: Optional[str] = IMAGE_ID_COLUMN,
+    fmt: str = FORMAT,
+    root: Optional[Path] = ROOT,
     detector: Optional[list[str]] = typer.Option(None, "--detector", help="name[:key=value,...], repeatable."),
     schema: str = typer.Option("auto", "--schema", help="Caption slots: auto | scenes | fashion_mnist | infer | none."),
     backbone: str = typer.Option("auto", "--backbone", help=BACKBONE_HELP),
@@ -46,9 +65,10 @@ def diagnose_cmd(
         cfg = dataclasses.replace(cfg, detectors=parse_detector_spec(detector))
     cfg = with_overrides(cfg, set_ or [])
     main_rank = current().is_main  # under torchrun: rank 0 writes the quarantine file and reports
-    stream = open_pairs(data, IngestCfg(image_size=image_size), quarantine_dir=out if main_rank else None)
+    ingest = ingest_cfg(image_size, image_column, caption_column, id_column, image_id_column, fmt, root)
+    stream = open_pairs(data, ingest, quarantine_dir=out if main_rank else None)
     with progress_bars() as progress:
-        summary = run_diagnosis(stream, cfg, out, cache, StageBars(progress))
+        summary = run_diagnosis(stream, cfg, out, cache, StageBars(progress), invoked_argv())
     if not main_rank:
         return
     ing = summary["ingest"]

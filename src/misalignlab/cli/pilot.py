@@ -13,7 +13,17 @@ import typer
 
 from misalignlab.cli.app import app, invoked_argv
 from misalignlab.cli.display import StageBars, progress_bars
+from misalignlab.cli.ingest_options import (
+    CAPTION_COLUMN,
+    FORMAT,
+    ID_COLUMN,
+    IMAGE_COLUMN,
+    IMAGE_ID_COLUMN,
+    ROOT,
+    ingest_cfg,
+)
 from misalignlab.config import from_dict, with_overrides
+from misalignlab.data.ingest.config import IngestCfg
 from misalignlab.detect.backends import BACKBONE_HELP
 from misalignlab.pilot import PILOT_SCENARIOS, PilotCfg, PilotTask
 from misalignlab.pilot.data import PilotData, render_builtin
@@ -32,10 +42,10 @@ def read_task(path: Path) -> PilotTask:
     return from_dict(PilotTask, raw, where=f"task file {path}")
 
 
-def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, image_size: int, out: Path):  # noqa: ANN202
+def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, ingest: IngestCfg, out: Path):  # noqa: ANN202
     """(PilotData, rendering Scenario or None) for the built-in data, a render folder or a user dataset."""
     from misalignlab.data.ingest.image_store import store_pairs
-    from misalignlab.data.ingest.stream import IngestCfg, open_pairs
+    from misalignlab.data.ingest.stream import open_pairs
     from misalignlab.data.scenes.dataset import read_dataset_folder
     from misalignlab.data.scenes.scenarios import Scenario
 
@@ -46,7 +56,7 @@ def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, image_size: i
         pairs = read_dataset_folder(data)
         scenario = Scenario(f"folder:{data.name}", pairs.scene_cfg, pairs.inj_cfg, cfg.task.train_shifts)
         return PilotData.from_scenes(scenario.name, pairs), scenario
-    stream = open_pairs(data, IngestCfg(image_size=image_size), quarantine_dir=out)
+    stream = open_pairs(data, ingest, quarantine_dir=out)
     pairs = store_pairs(stream, out / "cache")  # images on disk (memmap), decoded chunk by chunk
     return PilotData(data.name, pairs.ids, pairs.images, pairs.captions), None
 
@@ -63,6 +73,12 @@ def pilot_cmd(
     scenario: str = typer.Option("default", "--scenario", help=f"Built-in data: {', '.join(PILOT_SCENARIOS.names())}."),
     out: Path = typer.Option(Path("runs/pilot"), "--out", help="Output folder (rerun reuses finished runs)."),
     image_size: int = typer.Option(32, "--image-size", help="User images are decoded to this square size."),
+    image_column: Optional[str] = IMAGE_COLUMN,
+    caption_column: Optional[str] = CAPTION_COLUMN,
+    id_column: Optional[str] = ID_COLUMN,
+    image_id_column: Optional[str] = IMAGE_ID_COLUMN,
+    fmt: str = FORMAT,
+    root: Optional[Path] = ROOT,
     backbone: str = typer.Option("scratch", "--backbone", help="The diagnosis's embeddings: " + BACKBONE_HELP),
     set_: Optional[list[str]] = typer.Option(
         None, "--set", help="Setting key=value, e.g. seeds=2, cost.min_gain_points=1."
@@ -81,7 +97,8 @@ def pilot_cmd(
     money = [f"cost.cost_per_caption={cost_per_caption}"] if cost_per_caption is not None else []
     money += [f"cost.value_per_point={value_per_point}"] if value_per_point is not None else []
     cfg = with_overrides(replace(cfg, backbone=backbone), [*money, *(set_ or [])])
-    pilot_data, render_scenario = _load(data, scenario, cfg, image_size, out)
+    ingest = ingest_cfg(image_size, image_column, caption_column, id_column, image_id_column, fmt, root)
+    pilot_data, render_scenario = _load(data, scenario, cfg, ingest, out)
     with progress_bars() as progress:
         result = run_pilot(pilot_data, cfg, out, render_scenario, StageBars(progress), invoked_argv(), started)
     d = result.decision

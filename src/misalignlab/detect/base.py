@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from misalignlab.config import parse_assignment
+from misalignlab.kinds import KINDS
 from misalignlab.registry import Registry
 
 if TYPE_CHECKING:
@@ -53,12 +54,14 @@ class DetectionResult:
     kind: np.ndarray | None = None  # (N,) str from KINDS, or None if the detector does not type
     evidence: tuple[Evidence, ...] = ()
     info: Mapping[str, float | int | str] = field(default_factory=dict)
+    probabilities: np.ndarray | None = None  # (N, 4) float32 P(kind) in KINDS order, or None
 
     def __post_init__(self) -> None:
         n = len(self.pair_id)
         assert self.score.shape == (n,), (self.score.shape, n)
         assert np.all((self.score >= 0) & (self.score <= 1)), "scores must lie in [0, 1]"
         assert self.kind is None or self.kind.shape == (n,)
+        assert self.probabilities is None or self.probabilities.shape == (n, len(KINDS))
 
 
 @dataclass(frozen=True, eq=False)

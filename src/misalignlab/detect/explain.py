@@ -10,7 +10,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from misalignlab.detect.base import DetectionResult
+from misalignlab.detect.base import DetectionResult, Evidence
+from misalignlab.kinds import KINDS
 
 
 def explanations(result: DetectionResult, ids: np.ndarray, flagged: np.ndarray | None = None) -> np.ndarray:
@@ -34,3 +35,30 @@ def explanations(result: DetectionResult, ids: np.ndarray, flagged: np.ndarray |
         for i in np.flatnonzero(flagged & (out == "")):
             out[i] = "image and caption codes are unusually dissimilar (no single attribute explains it)"
     return out
+
+
+def one_hot(kind: np.ndarray) -> np.ndarray:
+    """(N, 4) float32: probability 1 on each pair's type (for detectors that give no probabilities)."""
+    return (np.asarray(kind)[:, None] == np.array(KINDS)[None, :]).astype(np.float32)
+
+
+def evidence_columns(evidence: tuple[Evidence, ...], ids: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Structured evidence per pair, from its strongest records.
+
+    ``slot``: the slot (or caption phrase) involved; ``stated``: what the caption says there;
+    ``likely``: what the image more likely shows; ``missing``: slots left out (comma-separated);
+    ``better_match``: the id of a pair whose image fits the caption better. Empty strings where none.
+    """
+    cols = {c: np.full(n, "", dtype=object) for c in ("slot", "stated", "likely", "missing", "better_match")}
+    for e in evidence:
+        if e.kind == "contradicted" and not cols["slot"][e.pair]:
+            cols["slot"][e.pair], cols["stated"][e.pair], cols["likely"][e.pair] = (
+                e.slot or "",
+                e.said or "",
+                e.seen or "",
+            )
+        elif e.kind == "missing":
+            cols["missing"][e.pair] = ", ".join(filter(None, [cols["missing"][e.pair], e.slot or ""]))
+        elif e.kind == "better_match" and e.other is not None and not cols["better_match"][e.pair]:
+            cols["better_match"][e.pair] = str(ids[e.other])
+    return cols

@@ -23,7 +23,7 @@ from misalignlab.detect.backends import EmbedCfg
 from misalignlab.detect.base import DetectionResult, PairView, build_detectors
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
 from misalignlab.detect.crossfit import PairEmbeddings, crossfit_embeddings
-from misalignlab.detect.explain import explanations
+from misalignlab.detect.explain import evidence_columns, explanations, one_hot
 from misalignlab.detect.slots import SlotSchema, cached_slot_evidence, fashion_schema, infer_schema, scene_schema
 from misalignlab.kinds import KINDS
 from misalignlab.runs import Progress
@@ -124,7 +124,7 @@ def diagnose_pairs(
 
 
 def pair_table(view: PairView, results: Mapping[str, DetectionResult], flag_score: float) -> pd.DataFrame:
-    """One row per pair: id, ``score_<detector>``, ``score`` (combined), type, explanation, quarantine flag."""
+    """One row per pair (columns: :data:`PAIR_COLUMNS` and ``score_<detector>``)."""
     comb = results["combined"]
     kind = comb.kind if comb.kind is not None else np.where(comb.score >= flag_score, "unrelated", "aligned")
     flagged = (kind != "aligned") | (comb.score >= flag_score)
@@ -134,7 +134,11 @@ def pair_table(view: PairView, results: Mapping[str, DetectionResult], flag_scor
             table[f"score_{name}"] = res.score
     table["score"] = comb.score
     table["type"] = kind
+    probs = comb.probabilities if comb.probabilities is not None else one_hot(kind)
+    for j, k in enumerate(KINDS):
+        table[f"p_{k}"] = probs[:, j]
     table["explanation"] = explanations(comb, view.pair_id, flagged).astype(str)
+    table = table.assign(**evidence_columns(comb.evidence, view.pair_id, len(view)))
     table["quarantine"] = flagged
     return table
 

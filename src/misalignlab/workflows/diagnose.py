@@ -14,17 +14,41 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from misalignlab.config import to_dict
-from misalignlab.data.ingest.image_store import store_pairs
+from misalignlab.data.ingest.image_store import StoredPairs, store_pairs
 from misalignlab.detect.crossfit import crossfit_embeddings
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
 from misalignlab.report.gallery import write_gallery
-from misalignlab.runs import Progress, atomic_write_bytes, write_json
+from misalignlab.runs import Progress, atomic_write_bytes, write_json, write_run_files
 from misalignlab.train.distributed import current
 
 
+def with_sources(table: pd.DataFrame, pairs: StoredPairs) -> pd.DataFrame:
+    """The pair table with where each pair came from: ``image_key``, ``image`` (a path, ``shard.tar::member``
+    or ``file.parquet::row``), ``source`` (``file:line``), ``source_file``, ``source_line`` and ``caption``."""
+    head = pd.DataFrame(
+        {
+            "id": table["id"],
+            "image_key": list(pairs.image_keys),
+            "image": [r.image.ref for r in pairs.rows],
+            "source": [f"{r.source}:{r.line}" for r in pairs.rows],
+            "source_file": [r.source for r in pairs.rows],
+            "source_line": [r.line for r in pairs.rows],
+            "caption": list(pairs.captions),
+        }
+    )
+    return head.join(table.drop(columns="id"))
+
+
 def run_diagnosis(
-    stream: Any, cfg: DiagnoseCfg, out: Path, cache_dir: Path | None = None, progress: Progress | None = None
+    stream: Any,
+    cfg: DiagnoseCfg,
+    out: Path,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    argv: list[str] | None = None,
 ) -> dict[str, Any]:
     """Diagnose an opened :class:`~misalignlab.data.ingest.stream.PairStream` and write the outputs to ``out``.
 
@@ -39,8 +63,9 @@ def run_diagnosis(
     if not current().is_main:  # a torchrun rank other than 0: train its share of the folds; rank 0 writes
         crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache)
         return {}
+    write_run_files(out, {"data": str(stream.path), "ingest": to_dict(stream.cfg), "diagnose": to_dict(cfg)}, argv)
     diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress)
-    table = diag.table.assign(caption=list(pairs.captions), source_line=[r.line for r in pairs.rows])
+    table = with_sources(diag.table, pairs)
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)
     atomic_write_bytes(out / "pairs.parquet", buf.getvalue())
