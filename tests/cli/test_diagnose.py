@@ -64,8 +64,9 @@ def test_diagnose_writes_outputs_quarantines_escapes_and_reuses_cache(hostile_fo
     quarantine = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
     assert [q["reason"] for q in quarantine] == ["path_outside_root"] and quarantine[0]["line"] == 42
     gallery = (out / "gallery.html").read_text(encoding="utf-8")
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in gallery and "<script>" not in gallery
-    assert "data:image/png;base64," in gallery
+    assert "<script>alert" not in gallery and "\\u003cscript\\u003ealert('x')\\u003c/script\\u003e" in gallery
+    assert "data:image/png;base64," in gallery and "41 previews re-read from the original files" in gallery
+    assert (out / "plots" / "score_by_type.png").is_file() and (out / "plots" / "slot_profile.png").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["types"]) == {"aligned", "incomplete", "wrong", "unrelated"}
     assert summary["ingest"]["quarantined"] == 1 and summary["embedding_cache_hit"] is False

@@ -57,4 +57,5 @@ def test_gallery_renders_thumbnails_from_the_store(tmp_path: Path) -> None:
         }
     )
     summary = {"pairs": 5, "flagged": 5, "types": {}, "profile": {"omitted": {}, "wrong": {}}}
-    assert render_gallery(table, stored.images, summary, 3) == render_gallery(table, images, summary, 3)
+    from_store = render_gallery(table, summary, images=stored.images, cap=3)
+    assert from_store == render_gallery(table, summary, images=images, cap=3) and "decoded copy" in from_store

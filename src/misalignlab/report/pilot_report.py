@@ -18,10 +18,16 @@ import numpy as np
 
 from misalignlab.pilot.config import PilotCfg
 from misalignlab.pilot.decision import BASELINE, clean_fraction
-from misalignlab.report.gallery import CSS, thumbnail_b64
 from misalignlab.report.pilot_plots import cleaning_curve_plot, type_coverage_plot
 from misalignlab.report.tables import markdown_table
+from misalignlab.report.thumbs import thumbnail_b64
 from misalignlab.runs import atomic_write_text, write_json
+
+# the look of the report and its table of suspicious pairs
+CSS = """body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse}
+td,th{border-bottom:1px solid #ddd;padding:6px 10px;text-align:left;vertical-align:top}
+img{image-rendering:pixelated;width:96px;height:96px}.k-wrong{color:#b00}.k-unrelated{color:#808}
+.k-incomplete{color:#a60}.k-aligned{color:#070}code{background:#f4f4f4}"""
 
 
 def report_data(result: Any, cfg: PilotCfg) -> dict[str, Any]:

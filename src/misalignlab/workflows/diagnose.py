@@ -4,25 +4,33 @@
 rows quarantined), decodes images chunk by chunk into the memory-mapped store of
 :mod:`~misalignlab.data.ingest.image_store`, diagnoses them with
 :func:`~misalignlab.detect.pipeline.diagnose_pairs` and writes ``pairs.parquet``, ``summary.json``
-and ``gallery.html``. Decoded images, embeddings and fold models are cached under ``<out>/cache``
-unless another cache folder is given.
+``gallery.html`` with ``plots/`` (score by type, slot profile); the gallery's previews are re-read
+from the original files through the stream (:func:`reread_thumbnails`). Decoded images, embeddings
+and fold models are cached under ``<out>/cache`` unless another cache folder is given.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import StoredPairs, store_pairs
+from misalignlab.data.ingest.quarantine import PairError
 from misalignlab.detect.crossfit import crossfit_embeddings
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
-from misalignlab.report.gallery import write_gallery
+from misalignlab.report.gallery import THUMB_SIDE, Thumbnail, write_gallery
+from misalignlab.report.gallery_plots import write_gallery_plots
 from misalignlab.runs import Progress, atomic_write_bytes, write_json, write_run_files
 from misalignlab.train.distributed import current
+
+log = logging.getLogger(__name__)
 
 
 def with_sources(table: pd.DataFrame, pairs: StoredPairs) -> pd.DataFrame:
@@ -40,6 +48,26 @@ def with_sources(table: pd.DataFrame, pairs: StoredPairs) -> pd.DataFrame:
         }
     )
     return head.join(table.drop(columns="id"))
+
+
+def reread_thumbnails(stream: Any, max_side: int = THUMB_SIDE, budget_s: float = 120.0) -> Thumbnail:
+    """``thumbnail(ref)`` for the gallery: the original image re-read by ``stream.thumbnail`` (ingestion's
+    checks), or the reason it cannot be (gone, changed, moved out of the root). After ``budget_s`` seconds of
+    re-reading (a tar member is found by scanning its shard) it returns ``None``: the decoded copy is shown."""
+    start, warned = time.monotonic(), []
+
+    def thumbnail(ref: str) -> np.ndarray | str | None:
+        if time.monotonic() - start > budget_s:
+            if not warned:
+                warned.append(ref)
+                log.warning("gallery: re-reading originals took over %.0f s; the rest shows decoded copies", budget_s)
+            return None
+        try:
+            return stream.thumbnail(ref, max_side)
+        except PairError as err:
+            return f"{err.reason}: {err.message}"
+
+    return thumbnail
 
 
 def run_diagnosis(
@@ -71,5 +99,9 @@ def run_diagnosis(
     atomic_write_bytes(out / "pairs.parquet", buf.getvalue())
     summary = diag.summary | {"ingest": stream.summary(), "config": to_dict(cfg)}
     write_json(out / "summary.json", summary)
-    write_gallery(out / "gallery.html", table, pairs.images, summary, cfg.gallery)
+    plots = write_gallery_plots(table, out / "plots")
+    reread = reread_thumbnails(stream) if hasattr(stream, "thumbnail") else None
+    write_gallery(
+        out / "gallery.html", table, summary, images=pairs.images, thumbnail=reread, cap=cfg.gallery, plots=plots
+    )
     return summary
