@@ -115,6 +115,12 @@ def test_user_pairs_without_truth_use_removal_and_heldout_retrieval(tmp_path):
         and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp;" in page
     )
     assert "`tick`" not in (tmp_path / "report.md").read_text()
+    to_clean = pd.read_csv(
+        tmp_path / "to_clean.csv", keep_default_na=False, dtype={"id": str}
+    )  # the pairs behind the recommendation
+    flagged = int(result.diagnosis.table["quarantine"].sum())
+    assert len(to_clean) == (round(0.25 * 96) if result.decision.action == "clean" else flagged)
+    assert to_clean["score"].is_monotonic_decreasing and set(to_clean["id"]) <= set(data.ids)
 
 
 def test_cli_pilot_on_built_in_data(tmp_path, capsys):

@@ -15,6 +15,7 @@ from misalignlab.cli import (  # noqa: F401, I001
     compare,
     data,
     diagnose,
+    export,
     imagetext,
     pilot,
     profiles,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import update_hash, update_text_hash
@@ -27,8 +28,8 @@ from misalignlab.detect.backends import budget_embed_cfg
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
 from misalignlab.pilot.config import CostModel, PilotCfg
 from misalignlab.pilot.data import PilotData, heldout_split, retrieval_evaluator, scene_evaluator
-from misalignlab.pilot.decision import as_scores, decide, profile_sentence
-from misalignlab.pilot.options import Plan, option_names, plan_runs, prepare
+from misalignlab.pilot.decision import Decision, as_scores, clean_fraction, decide, profile_sentence
+from misalignlab.pilot.options import Plan, most_suspicious, option_names, plan_runs, prepare
 from misalignlab.pilot.profile import misalignment_profile
 from misalignlab.pilot.result import PilotResult
 from misalignlab.runs import Progress, RunDir, read_jsonl, write_json
@@ -36,6 +37,7 @@ from misalignlab.strategies import build_strategy
 from misalignlab.strategies.fit import fit_strategy
 from misalignlab.train.pairs import LossCfg, PairTrainCfg
 from misalignlab.train.trainer import Callback, TrainCfg
+from misalignlab.workflows.export import review_table, write_review_csv
 
 log = logging.getLogger(__name__)
 PROBE_STEPS = 30  # steps of the timing run that sizes the plan
@@ -94,7 +96,7 @@ def run_pilot(
     argv: list[str] | None = None,
     started: float | None = None,
 ) -> PilotResult:
-    """Run the pilot on ``data`` and write ``results.jsonl``, ``plan.json`` and the report to ``out``.
+    """Run the pilot on ``data`` and write ``results.jsonl``, ``plan.json``, ``to_clean.csv`` and the report to ``out``.
 
     ``scenario`` (rendered data): how to render the probe and test scenes; None for user pairs,
     which are scored by retrieval on held-out aligned pairs. ``started``: ``time.monotonic()`` at
@@ -157,11 +159,25 @@ def run_pilot(
     scores = as_scores(rows, metric)
     reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"])
     decision = decide(scores, len(data), n_test, cfg.cost, reason)
+    write_review_csv(out / "to_clean.csv", to_clean(diag.table, data, decision))
     result = PilotResult(data, profile, plan, rows, metric, decision, diag, skipped, time.monotonic() - t0)
     tick("report", 0, 1)
     write_report(out, result, cfg)
     tick("report", 1, 1)
     return result
+
+
+def to_clean(table: pd.DataFrame, data: PilotData, decision: Decision) -> pd.DataFrame:
+    """The pairs behind the recommendation as ``export --to csv`` rows: the top ``k`` share of all pairs by
+    the combined score when it is ``clean (top k %)``, else the flagged pairs.
+
+    The pilot's pairs carry ids and captions but no image references, so ``image`` is empty.
+    """
+    captions = dict(zip(data.ids, data.captions))
+    pairs = table.assign(caption=table["id"].astype(str).map(captions))
+    fraction = clean_fraction(decision.option or "") if decision.action == "clean" else None
+    chosen = most_suspicious(pairs["score"].to_numpy(), fraction) if fraction else pairs["quarantine"].to_numpy()
+    return review_table(pairs, chosen)
 
 
 def fingerprint(data: PilotData, cfg: PilotCfg) -> str:
