@@ -51,6 +51,12 @@ def diagnose_cmd(
     detector: Optional[list[str]] = typer.Option(None, "--detector", help="name[:key=value,...], repeatable."),
     schema: str = typer.Option("auto", "--schema", help="Caption slots: auto | scenes | fashion_mnist | infer | none."),
     backbone: str = typer.Option("auto", "--backbone", help=BACKBONE_HELP),
+    embeddings: Optional[Path] = typer.Option(
+        None,
+        "--embeddings",
+        help="Codes computed elsewhere: an .npz with ids, image_emb (N, D), text_emb (N, D); "
+        "the same as --backbone precomputed:FILE (no word-level evidence).",
+    ),
     steps: int = typer.Option(1500, "--steps", help="Training steps per fold model."),
     folds: int = typer.Option(2, "--folds", help="Cross-fitting folds."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder (default OUT/cache)."),
@@ -59,7 +65,10 @@ def diagnose_cmd(
     """Score, type and explain every image–caption pair; write pairs.parquet, summary.json, gallery.html."""
     base = DiagnoseCfg(schema=schema)
     train = dataclasses.replace(base.embed.train, steps=steps)
-    embed = dataclasses.replace(base.embed, folds=folds, train=train).with_backbone(backbone)
+    if embeddings is not None and backbone != "auto":
+        raise typer.BadParameter("give --embeddings or --backbone, not both", param_hint="--embeddings")
+    spec = f"precomputed:{embeddings}" if embeddings is not None else backbone
+    embed = dataclasses.replace(base.embed, folds=folds, train=train).with_backbone(spec)
     cfg = dataclasses.replace(base, embed=embed)
     if detector:
         cfg = dataclasses.replace(cfg, detectors=parse_detector_spec(detector))

@@ -7,6 +7,10 @@ killed diagnosis reruns only the folds it had not finished. Under ``torchrun`` r
 folds ``k ≡ r (mod W)`` alone (:func:`~misalignlab.train.distributed.alone`), then every rank loads
 all folds from the shared folder: each fold is the same computation as in one process, so the
 merged codes and models are identical to a single-process run.
+
+A part file is kept only if it reads back whole (CRC-checked) and holds exactly its fold's pairs
+with finite codes, and only while the backend still has that fold's model (a damaged model is
+discarded by the backend): otherwise it is named in a warning, removed and the fold redone.
 This module trains nothing itself (the backend does) and decides nothing about caching keys.
 """
 
@@ -20,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from misalignlab.cache_files import discard, read_npz
 from misalignlab.data.rows import RowView
 from misalignlab.runs import atomic_write_bytes
 from misalignlab.train.distributed import alone, barrier, current
@@ -35,12 +40,46 @@ def _write_part(parts: Path, k: int, part: Part) -> None:
     atomic_write_bytes(parts / f"fold{k}.npz", buf.getvalue())
 
 
-def _read_parts(parts: Path) -> dict[int, Part]:
+def _read_parts(parts: Path, fold: np.ndarray, backend: Any) -> dict[int, Part]:
+    """The intact parts of folds whose model the backend holds (see the module docstring)."""
     out: dict[int, Part] = {}
     for path in sorted(parts.glob("fold*.npz")) if parts.is_dir() else []:
-        with np.load(path, allow_pickle=False) as npz:
-            out[int(path.stem[4:])] = (npz["held"], npz["image_emb"], npz["text_emb"])
+        if not path.stem[4:].isdigit():
+            continue
+        k = int(path.stem[4:])
+        part = read_npz(path, ("held", "image_emb", "text_emb"), "fold part", lambda a, k=k: _part_damage(a, fold, k))
+        if part is None:
+            continue
+        if not backend.has_fold(k):
+            discard(path, f"the model of fold {k} is gone", "fold part")
+            continue
+        out[k] = (part["held"], part["image_emb"], part["text_emb"])
     return out
+
+
+def _part_damage(part: dict[str, np.ndarray], fold: np.ndarray, k: int) -> str:
+    """Why a read part is not fold ``k``'s codes, or ``""``."""
+    held, img, txt = part["held"], part["image_emb"], part["text_emb"]
+    if held.ndim != 1 or held.dtype.kind not in "iu" or not np.array_equal(held, np.flatnonzero(fold == k)):
+        return f"its pairs are not fold {k}'s {int((fold == k).sum())} pairs"
+    if img.ndim != 2 or txt.ndim != 2 or len(img) != len(held) or img.shape != txt.shape:
+        return f"codes of shapes {img.shape} and {txt.shape} for {len(held)} pairs"
+    if not (np.isfinite(img).all() and np.isfinite(txt).all()):
+        return "codes that are not finite"
+    return ""
+
+
+def check_parts(
+    folder: Path, fold: np.ndarray, n_models: int, image_emb: np.ndarray, text_emb: np.ndarray, backend: Any
+) -> None:
+    """On a cache hit: read every fold part back; one that is damaged or missing is written again from
+    the merged codes (``image_emb``, ``text_emb`` (N, D)), so a later resume never meets it."""
+    parts = folder / PARTS_DIR
+    done = _read_parts(parts, fold, backend)
+    for k in range(n_models):
+        if k not in done:
+            held = np.flatnonzero(fold == k)
+            _write_part(parts, k, (held, image_emb[held], text_emb[held]))
 
 
 def _fit_one(backend: Any, k: int, images: np.ndarray, caps: Sequence[str], fold: np.ndarray, crossfit: bool) -> Part:
@@ -77,8 +116,8 @@ def fit_folds(
         log.warning("no shared cache folder or a single model: every rank computes every fold")
     parts = folder / PARTS_DIR if folder is not None else None
     done: dict[int, Part] = {}
-    if parts is not None and parts.is_dir() and backend.load(folder / "models"):  # type: ignore[operator]
-        done = _read_parts(parts)
+    if parts is not None and backend.load(folder / "models"):  # type: ignore[operator]
+        done = _read_parts(parts, fold, backend)
         log.info("resuming cross-fitting: folds %s already finished", sorted(done))
     caps = list(captions)
     with alone():  # a fold is trained whole by one rank
@@ -94,7 +133,7 @@ def fit_folds(
     if shard:
         barrier()  # every rank has written its folds
         backend.load(folder / "models")  # type: ignore[operator]
-        done = {**_read_parts(parts), **done}  # type: ignore[arg-type]
+        done = {**_read_parts(parts, fold, backend), **done}  # type: ignore[arg-type]
     dim = max((p[1].shape[1] for p in done.values()), default=0)
     image_emb = np.zeros((len(fold), dim), dtype=np.float32)
     text_emb = np.zeros_like(image_emb)

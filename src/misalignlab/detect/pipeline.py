@@ -2,7 +2,10 @@
 
 :func:`diagnose_pairs` works on pairs (images in memory or a memmap store) and returns a
 :class:`Diagnosis` (a per-pair table and a summary). Embeddings and fold models are cached under
-the given cache folder. Reading a user's dataset and writing a run folder is the workflow's job
+the given cache folder. A pretrained backbone that wants the original files at its own size reads
+them from the optional :class:`~misalignlab.data.ingest.originals.ImageSource`; a backbone that
+cannot embed new captions (``precomputed``) gets no word-level slot evidence (logged, and the
+summary says ``"slot_evidence": false``). Reading a user's dataset and writing a run folder is the workflow's job
 (:mod:`misalignlab.workflows.diagnose`). Progress is reported through an optional
 ``progress(stage, done, total)`` callable; this module prints nothing and writes no results.
 """
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from misalignlab.data.ingest.originals import ImageSource
 from misalignlab.detect.backends import EmbedCfg
 from misalignlab.detect.base import DetectionResult, PairView, build_detectors
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
@@ -106,16 +110,23 @@ def diagnose_pairs(
     cfg: DiagnoseCfg = DiagnoseCfg(),
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    originals: ImageSource | None = None,
 ) -> Diagnosis:
-    """Diagnose pairs (ids unique; images (N, S, S, 3) uint8, in memory or a memmap read in slices)."""
+    """Diagnose pairs (ids unique; images (N, S, S, 3) uint8, in memory or a memmap read in slices).
+
+    ``originals`` says where each pair's original file can be re-read, for a backbone that embeds
+    images at its own size (``hf``); without it every backbone sees ``images``.
+    """
     tick = progress or (lambda stage, done, total: None)
     tick("embedding", 0, cfg.embed.folds)
-    emb = crossfit_embeddings(
-        ids, images, captions, cfg.embed, cache_dir, on_fold=lambda k, n: tick("embedding", k + 1, n)
-    )
+    on_fold = lambda k, n: tick("embedding", k + 1, n)  # noqa: E731
+    emb = crossfit_embeddings(ids, images, captions, cfg.embed, cache_dir, on_fold, originals)
     schema = choose_schema(cfg.schema, captions)
+    words = emb.backend.can_embed_text
+    if schema is not None and not words:
+        log.info("backbone %r cannot embed new captions: no word-level slot evidence", cfg.embed.backend)
     tick("slots", 0, 1)
-    slots = cached_slot_evidence(emb, captions, schema) if schema is not None else None
+    slots = cached_slot_evidence(emb, captions, schema) if schema is not None and words else None
     tick("slots", 1, 1)
     view = PairView(emb.ids, emb.image_emb, emb.text_emb, emb.fold, slots)
     tick("detectors", 0, 1)
@@ -123,6 +134,7 @@ def diagnose_pairs(
     tick("detectors", 1, 1)
     table = pair_table(view, results, cfg.flag_score)
     summary = summarise(table, slots, schema, results) | {"embedding_cache_hit": emb.cache_hit}
+    summary["slot_evidence"] = slots is not None
     return Diagnosis(table, results, summary, emb)
 
 

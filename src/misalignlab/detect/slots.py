@@ -22,7 +22,6 @@ import io
 import json
 import logging
 import re
-import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from misalignlab.cache_files import read_npz
 from misalignlab.models.tokenizer import split_words
 from misalignlab.runs import atomic_write_bytes
 
@@ -234,21 +234,33 @@ def cached_slot_evidence(emb: object, captions: Sequence[str], schema: SlotSchem
     Encoding every single-slot alternative is the costly part of a rerun on cached embeddings
     (with a pretrained text tower most of it). The cache folder already fixes the pairs, captions
     and fold models, so a file per schema, ``slots-<digest>.npz``, written atomically and read
-    with ``allow_pickle=False``, is enough. Without a cache folder nothing is stored.
+    with ``allow_pickle=False``, is enough; a damaged one (unreadable, or arrays that do not fit
+    the schema and pairs) is named in a warning, removed and recomputed. Without a cache folder
+    nothing is stored.
     """
     folder = getattr(emb, "folder", None)
     if folder is None:
         return slot_evidence(emb, captions, schema)
     path = Path(folder) / f"slots-{schema_digest(schema)}.npz"
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                if tuple(npz["slots"].tolist()) == tuple(schema.slots) and len(npz["said"]) == len(captions):
-                    return SlotEvidence.of(schema, npz["said"], npz["swap_sim"], npz["pair_sim"])
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # a damaged cache is recomputed
-            log.warning("slot evidence cache %s is unreadable (%s); recomputing it", path, err)
+    check = lambda arrays: _slots_damage(arrays, schema, len(captions))  # noqa: E731
+    saved = read_npz(path, ("slots", "said", "swap_sim", "pair_sim"), "slot evidence cache", check)
+    if saved is not None:
+        return SlotEvidence.of(schema, saved["said"], saved["swap_sim"], saved["pair_sim"])
     ev = slot_evidence(emb, captions, schema)
     buf = io.BytesIO()
     np.savez(buf, slots=np.array(ev.slots, dtype=str), said=ev.said, swap_sim=ev.swap_sim, pair_sim=ev.pair_sim)
     atomic_write_bytes(path, buf.getvalue())
     return ev
+
+
+def _slots_damage(arrays: dict[str, np.ndarray], schema: SlotSchema, n: int) -> str:
+    """Why read slot evidence arrays do not fit ``schema`` and ``n`` captions, or ``""``."""
+    n_slots = len(schema.slots)
+    if tuple(arrays["slots"].tolist()) != tuple(schema.slots):
+        return "its slots are not the schema's"
+    said, swap, pair = arrays["said"], arrays["swap_sim"], arrays["pair_sim"]
+    if said.shape != (n, n_slots) or swap.ndim != 3 or swap.shape[:2] != (n, n_slots) or pair.shape != (n,):
+        return f"arrays of shapes {said.shape}, {swap.shape}, {pair.shape} for {n} pairs and {n_slots} slots"
+    if said.min(initial=0) < -1 or not np.isfinite(pair).all():
+        return "values out of range"
+    return ""

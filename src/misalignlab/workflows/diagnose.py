@@ -3,8 +3,9 @@
 :func:`run_diagnosis` reads pairs through :func:`~misalignlab.data.ingest.stream.open_pairs` (bad
 rows quarantined), decodes images chunk by chunk into the memory-mapped store of
 :mod:`~misalignlab.data.ingest.image_store`, diagnoses them with
-:func:`~misalignlab.detect.pipeline.diagnose_pairs` and writes ``pairs.parquet``, ``summary.json``
-``gallery.html`` with ``plots/`` (score by type, slot profile); the gallery's previews are re-read
+:func:`~misalignlab.detect.pipeline.diagnose_pairs` (telling it where the original files are, for a
+pretrained backbone that embeds them at its own size) and writes ``pairs.parquet``, ``summary.json``,
+``gallery.html`` and ``plots/`` (score by type, slot profile); the gallery's previews are re-read
 from the original files through the stream (:func:`reread_thumbnails`). Decoded images, embeddings
 and fold models are cached under ``<out>/cache`` unless another cache folder is given.
 """
@@ -22,6 +23,7 @@ import pandas as pd
 
 from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import StoredPairs, store_pairs
+from misalignlab.data.ingest.originals import ImageSource
 from misalignlab.data.ingest.quarantine import PairError
 from misalignlab.detect.crossfit import crossfit_embeddings
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
@@ -88,11 +90,12 @@ def run_diagnosis(
     cache = cache_dir or out / "cache"
     # decoded images go chunk by chunk to a memmap on disk: a million pairs never sit in memory at once
     pairs = store_pairs(stream, cache, on_chunk=None if progress is None else lambda n: progress("reading", n, 0))
+    originals = ImageSource.of_stream(stream, pairs.rows)  # re-read lazily, only if the backbone wants them
     if not current().is_main:  # a torchrun rank other than 0: train its share of the folds; rank 0 writes
-        crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache)
+        crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache, originals=originals)
         return {}
     write_run_files(out, {"data": str(stream.path), "ingest": to_dict(stream.cfg), "diagnose": to_dict(cfg)}, argv)
-    diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress)
+    diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress, originals)
     table = with_sources(diag.table, pairs)
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)

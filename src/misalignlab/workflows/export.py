@@ -42,7 +42,7 @@ from misalignlab.report.annotation import (
     review_csv,
     tasks_json,
 )
-from misalignlab.report.gallery import thumbnail_b64
+from misalignlab.report.thumbs import thumbnail_b64
 from misalignlab.runs import atomic_write_text
 from misalignlab.workflows.export_manifest import clean_manifest
 

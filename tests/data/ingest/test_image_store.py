@@ -107,9 +107,40 @@ def test_update_hash_matches_hashing_the_whole_array() -> None:
     assert whole.hexdigest() == sliced.hexdigest()
 
 
-def _chunk(ids: list[str], seed: int) -> PairChunk:
+def _chunk(ids: list[str], seed: int, side: int = 4) -> PairChunk:
     from misalignlab.data.ingest.stream import ImageRef, SourceRow
 
-    images = np.random.default_rng(seed).integers(0, 256, (len(ids), 4, 4, 3), dtype=np.uint8)
+    images = np.random.default_rng(seed).integers(0, 256, (len(ids), side, side, 3), dtype=np.uint8)
     rows = tuple(SourceRow("m.csv", i + 2, ImageRef(f"{pid}.png")) for i, pid in enumerate(ids))
     return PairChunk(tuple(ids), images, tuple(f"caption {pid}" for pid in ids), rows)
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:  # 64 bytes flipped: in the header, or among the pixels (the length stays right)
+        at = 20 if how == "garbage_header" else len(data) - 100
+        path.write_bytes(data[:at] + bytes(b ^ 0xA5 for b in data[at : at + 64]) + data[at + 64 :])
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "garbage_header", "garbage_pixels"])
+def test_a_damaged_store_is_named_in_a_warning_and_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture, how):
+    def chunks() -> list[PairChunk]:
+        return [_chunk(["a", "b"], seed=0, side=16), _chunk(["c"], seed=1, side=16)]
+
+    first = store_pairs(chunks(), tmp_path)
+    clean = np.array(first.images)
+    _damage(first.path, how)
+    with caplog.at_level("WARNING"):
+        again = store_pairs(chunks(), tmp_path)
+    assert str(first.path) in caplog.text and "image store" in caplog.text
+    assert again.path == first.path and not again.reused
+    np.testing.assert_array_equal(again.images, clean)
+    np.testing.assert_array_equal(np.load(again.path, allow_pickle=False), clean)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.path.name]  # no temp file left
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert store_pairs(chunks(), tmp_path).reused and not caplog.text  # whole again: reused silently

@@ -11,7 +11,9 @@ The file is content-addressed: ``images-<key>.npy`` where ``key`` hashes ids, ca
 bytes. It is written under a temp name and renamed when complete, so a killed run never leaves a
 half store that a later run could take for a whole one; a second run on the same data finds the
 same name and keeps the existing file (decoding is redone: ingestion also re-checks every row and
-rewrites the quarantine). Older stores in the folder (other data) are removed: they are large.
+rewrites the quarantine) once :func:`store_damage` has read it back: a truncated, emptied or
+overwritten store is named in a warning and replaced by the fresh one. Older stores in the folder
+(other data) are removed: they are large.
 
 This module does not decode or validate anything (``ingest`` does) and holds no model code.
 """
@@ -30,10 +32,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from misalignlab.cache_files import READ_ERRORS, discard
+
 if TYPE_CHECKING:
     from misalignlab.data.ingest.stream import PairChunk, SourceRow
 
-__all__ = ["HEADER_BYTES", "StoredPairs", "open_store", "store_pairs", "update_hash", "update_text_hash"]
+__all__ = [
+    "HEADER_BYTES",
+    "StoredPairs",
+    "open_store",
+    "store_damage",
+    "store_pairs",
+    "update_hash",
+    "update_text_hash",
+]
 
 log = logging.getLogger(__name__)
 STORE_FORMAT = b"misalignlab.data.ingest.image_store/1"
@@ -154,7 +166,10 @@ def store_pairs(
         key = hashlib.blake2b(repr((len(ids), *shape)).encode(), digest_size=8)
         key.update(text_hash.digest() + pixel_hash.digest())
         path = folder / f"images-{key.hexdigest()}.npy"
-        reused = path.is_file() and np.load(path, mmap_mode="r").shape == (len(ids), *shape)
+        damage = store_damage(path, (len(ids), *shape), pixel_hash.digest()) if path.is_file() else "missing"
+        if damage not in ("", "missing"):
+            discard(path, damage, "image store")  # os.replace below puts the fresh store in its place
+        reused = not damage
         if reused:
             Path(tmp).unlink()
         else:
@@ -165,6 +180,26 @@ def store_pairs(
     _remove_stale(folder, keep=path)
     log.info("%s %d decoded image(s) in %s", "reused" if reused else "stored", len(ids), path)
     return StoredPairs(tuple(ids), open_store(path), tuple(captions), tuple(rows), path, reused, tuple(keys))
+
+
+def store_damage(path: Path, shape: tuple[int, ...], pixel_digest: bytes) -> str:
+    """Why the store at ``path`` is not the one with ``shape`` and pixel digest ``pixel_digest``, or ``""``.
+
+    The name only promises the contents; this reads them: the header, the exact file length and the
+    pixels' hash (the pixel half of the key), so truncation, an emptied file or overwritten bytes
+    anywhere are found, not taken for a whole store.
+    """
+    try:
+        images = np.load(path, mmap_mode="r", allow_pickle=False)
+    except READ_ERRORS as err:
+        return f"{type(err).__name__}: {err}"
+    if images.dtype != np.uint8 or images.shape != shape:
+        return f"holds {images.dtype} {images.shape}, expected uint8 {shape}"
+    if path.stat().st_size != images.offset + images.nbytes:
+        return f"{path.stat().st_size} bytes, expected {images.offset + images.nbytes}"
+    h = hashlib.blake2b(STORE_FORMAT)
+    update_hash(h, images)
+    return "" if h.digest() == pixel_digest else "pixels do not match the key"
 
 
 def _remove_stale(folder: Path, keep: Path) -> None:

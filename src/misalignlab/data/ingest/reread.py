@@ -67,10 +67,7 @@ def read_ref_bytes(
     if ref.member is None:
         refuse_url(ref.path)
         return read_file(root, ref.path, max_bytes)[0]
-    trusted = {Path(c).resolve() for c in containers}
-    path = Path(ref.path).resolve()
-    if path not in trusted:
-        path = resolve_inside(root, ref.path)
+    path = container_path(ref, root, containers)
     try:
         if path.name.lower().endswith(TAR_SUFFIXES):
             return _tar_member(path, ref.member, max_bytes)
@@ -85,6 +82,14 @@ def read_ref_bytes(
         refuse_url(value)
         return read_file(root, value, max_bytes)[0]
     raise PairError(IMAGE_MISSING, f"{ref.ref} holds no image")
+
+
+def container_path(ref: ImageRef, root: Path, containers: Collection[Path | str] = ()) -> Path:
+    """The resolved container of ``ref`` (a tar shard, parquet or Arrow file): a trusted one or one inside ``root``."""
+    path = Path(ref.path).resolve()
+    if path not in {Path(c).resolve() for c in containers}:
+        path = resolve_inside(Path(root).resolve(), ref.path)
+    return path
 
 
 def _tar_member(path: Path, member: str, max_bytes: int) -> bytes:

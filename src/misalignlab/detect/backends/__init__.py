@@ -1,8 +1,9 @@
 """Embedding backends of the diagnosis (``--backbone``): the interface and :class:`EmbedCfg` in
-:mod:`.base`; ``scratch``, ``text:minilm`` (:mod:`.minilm`) and ``hf`` (:mod:`.hf_clip`) register
-in :data:`BACKENDS` when this package is imported (their heavy imports happen only when used)."""
+:mod:`.base`; ``scratch``, ``text:minilm`` (:mod:`.minilm`), ``hf`` (CLIP and SigLIP, :mod:`.hf_clip`)
+and ``precomputed`` (:mod:`.precomputed`) register in :data:`BACKENDS` when this package is
+imported (their heavy imports happen only when used)."""
 
-from misalignlab.detect.backends import hf_clip, minilm, scratch  # noqa: F401, I001  (register)
+from misalignlab.detect.backends import hf_clip, minilm, precomputed, scratch  # noqa: F401, I001  (register)
 from misalignlab.detect.backends.base import (
     BACKBONE_HELP,
     BACKBONES,

@@ -10,7 +10,12 @@ captions with the model that scored the pair), and saves and loads its models in
 - ``scratch``: a small image–text model trained from scratch per fold (core install);
 - ``text:minilm``: the pretrained all-MiniLM-L6-v2 sentence encoder, locked, as text tower; our
   image encoder and a projection head are trained per fold on the user's pairs;
-- ``hf:PATH``: a Hugging Face CLIP checkpoint in the local folder ``PATH``, used as it is;
+- ``hf:PATH``: a Hugging Face CLIP or SigLIP checkpoint in the local folder ``PATH``, used as it is;
+  it embeds the original image files at its image processor's size when the diagnosis can re-read
+  them (:class:`~misalignlab.data.ingest.originals.ImageSource`), else the stored images;
+- ``precomputed:FILE.npz``: codes computed elsewhere (arrays ``ids``, ``image_emb``, ``text_emb``),
+  looked up by pair id; it cannot embed new captions, so word-level evidence is skipped
+  (``diagnose --embeddings FILE`` is the same);
 - ``auto``: ``text:minilm`` when the ``hf`` extra is installed, else ``scratch`` (with a warning);
   ``text:minilm`` measured better on both detection benchmarks (RESULTS.md §5).
 
@@ -34,17 +39,20 @@ from typing import ClassVar
 
 import numpy as np
 
+from misalignlab.data.ingest.originals import ImageInput
 from misalignlab.models.pair_model import ModelCfg
 from misalignlab.registry import Registry
 from misalignlab.train.settings import TrainCfg
 
 log = logging.getLogger(__name__)
 
-BACKBONES = ("auto", "scratch", "text:minilm", "hf:PATH")
+BACKBONES = ("auto", "scratch", "text:minilm", "hf:PATH", "precomputed:FILE.npz")
+PATH_BACKENDS = ("hf", "precomputed")  # backends whose spec names a file or folder: ``name:PATH``
 HF_INSTALL = "pip install 'misalignlab[hf]'"
 BACKBONE_HELP = (
     "auto (text:minilm if misalignlab[hf] is installed, else scratch) | scratch | "
-    "text:minilm (pretrained MiniLM text tower) | hf:PATH (local Hugging Face CLIP folder)."
+    "text:minilm (pretrained MiniLM text tower) | hf:PATH (local Hugging Face CLIP or SigLIP folder) | "
+    "precomputed:FILE.npz (codes computed elsewhere: ids, image_emb, text_emb)."
 )
 
 
@@ -67,7 +75,7 @@ class EmbedCfg:
     Gaussian mixture on those losses (small-loss selection, as in NCR) gives each pair a clean
     probability, and the final model trains with those weights (held-out pairs are never touched).
     ``head_hidden`` > 0 makes ``text:minilm``'s head over the frozen sentence codes an MLP.
-    ``path`` is the checkpoint folder of the ``hf`` backend.
+    ``path`` is the checkpoint folder of the ``hf`` backend or the ``.npz`` file of ``precomputed``.
     """
 
     backend: str = "scratch"
@@ -86,26 +94,27 @@ class EmbedCfg:
             raise ValueError(f"embed.reweight_steps and embed.head_hidden must be >= 0, got {self}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {self.backend!r}; valid: {', '.join(BACKENDS.names())}")
-        if self.backend == "hf" and not self.path:
-            raise ValueError("backend 'hf' needs embed.path (use --backbone hf:PATH)")
+        if self.backend in PATH_BACKENDS and not self.path:
+            raise ValueError(f"backend {self.backend!r} needs embed.path (use --backbone {self.backend}:PATH)")
 
     def with_backbone(self, spec: str) -> EmbedCfg:
         """This config with the backbone ``spec`` applied (see the module docstring); nothing is loaded.
 
-        ``auto`` is resolved here, so configs always record the backbone that ran; an ``hf:`` path is
-        made absolute, so the config (and the cache key) names the folder wherever the run starts.
+        ``auto`` is resolved here, so configs always record the backbone that ran; an ``hf:`` or
+        ``precomputed:`` path is made absolute, so the config (and the cache key) names the file
+        wherever the run starts.
 
         Raises
         ------
         ValueError
-            For an unknown backbone (naming the valid ones) or ``hf:`` without a path.
+            For an unknown backbone (naming the valid ones) or ``hf:`` / ``precomputed:`` without a path.
         """
         return dataclasses.replace(self, **parse_backbone(spec))
 
     @property
     def backbone(self) -> str:
         """The backbone string of this config (inverse of :meth:`with_backbone`), for tables and logs."""
-        return f"hf:{self.path}" if self.backend == "hf" else self.backend
+        return f"{self.backend}:{self.path}" if self.backend in PATH_BACKENDS else self.backend
 
 
 def budget_embed_cfg(steps: int, batch_size: int, lr: float, model: ModelCfg, seed: int, backbone: str) -> EmbedCfg:
@@ -116,17 +125,21 @@ def budget_embed_cfg(steps: int, batch_size: int, lr: float, model: ModelCfg, se
 
 
 def parse_backbone(spec: str) -> dict[str, str]:
-    """``EmbedCfg`` field changes of a backbone string: ``{"backend": ...}`` plus ``"path"`` for ``hf:``."""
+    """``EmbedCfg`` field changes of a backbone string: ``{"backend": ...}`` plus ``"path"`` for ``hf:`` and
+    ``precomputed:``."""
     text = spec.strip()
     if text == "auto":
         return {"backend": default_backbone(), "path": ""}
     if text in ("scratch", "text:minilm"):
         return {"backend": text, "path": ""}
-    if text.startswith("hf:"):
-        path = text[3:].strip()
-        if not path:
-            raise ValueError("backbone 'hf:' needs a folder: hf:PATH (a CLIP checkpoint saved with save_pretrained)")
-        return {"backend": "hf", "path": str(Path(path).expanduser().resolve())}
+    needs = {"hf": "a folder: hf:PATH (a CLIP or SigLIP checkpoint saved with save_pretrained)"}
+    needs["precomputed"] = "a file: precomputed:FILE.npz (arrays ids, image_emb, text_emb)"
+    for name, what in needs.items():
+        if text.startswith(name + ":"):
+            path = text[len(name) + 1 :].strip()
+            if not path:
+                raise ValueError(f"backbone '{name}:' needs {what}")
+            return {"backend": name, "path": str(Path(path).expanduser().resolve())}
     raise ValueError(f"unknown backbone {spec!r}; valid: {', '.join(BACKBONES)}")
 
 
@@ -144,10 +157,30 @@ def hf_available() -> bool:
 
 
 class EmbeddingBackend(ABC):
-    """A source of image and caption codes; one model per fold (or one for all if not cross-fitted)."""
+    """A source of image and caption codes; one model per fold (or one for all if not cross-fitted).
+
+    Capabilities, read by the diagnosis: ``crossfit`` (one model per fold, trained on the others),
+    ``can_embed_text`` (arbitrary new caption strings can be embedded: word-level slot evidence
+    needs it), ``precomputed`` (codes are looked up by pair id with :meth:`codes_by_id`, nothing is
+    embedded) and :meth:`image_input` (the original files at a size of its own, or the store).
+    """
 
     name: ClassVar[str]
     crossfit: ClassVar[bool] = True
+    can_embed_text: ClassVar[bool] = True
+    precomputed: ClassVar[bool] = False
+
+    def image_input(self) -> ImageInput | None:
+        """The images it wants: None for the decoded store, else the originals at this size and fit."""
+        return None
+
+    def has_fold(self, fold: int) -> bool:
+        """Whether the model of ``fold`` is ready (trained, or loaded whole from a cache)."""
+        return True
+
+    def codes_by_id(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(N, D) image and text codes of pairs ``ids`` (only where ``precomputed`` is True)."""
+        raise NotImplementedError(f"backend {self.name!r} computes codes; it has none to look up by id")
 
     @abstractmethod
     def fit_fold(self, fold: int, images: np.ndarray, captions: Sequence[str]) -> None:

@@ -11,7 +11,8 @@ the text side already knows language, a caption that says "tee" where training c
 
 :class:`CaptionCache` encodes every distinct caption string once (slot alternatives repeat the
 same strings many times over) and is saved with the fold models, so a cache hit needs no tower.
-This module trains and embeds; it does not detect anything.
+Fold folders are sealed and a damaged fold or caption cache is discarded and rebuilt, as for
+``scratch``. This module trains and embeds; it does not detect anything.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from misalignlab.cache_files import discard, read_npz, seal
 from misalignlab.detect.backends.base import BACKENDS, HF_INSTALL, EmbedCfg, require_hf
-from misalignlab.detect.backends.scratch import ScratchBackend
+from misalignlab.detect.backends.scratch import ScratchBackend, fold_folders
 from misalignlab.runs import atomic_write_bytes, write_json
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,21 @@ class CaptionCache:
         return buf.getvalue()
 
     def load(self, path: Path) -> None:
-        """Add the strings and codes saved by :meth:`to_bytes` at ``path``."""
-        with np.load(path, allow_pickle=False) as npz:
-            self._codes.update(zip(npz["texts"].tolist(), npz["codes"].astype(np.float32), strict=True))
+        """Add the strings and codes saved by :meth:`to_bytes` at ``path`` (a damaged file is discarded)."""
+        saved = read_npz(path, ("texts", "codes"), "caption code cache", _caption_damage)
+        if saved is not None:
+            self._codes.update(zip(saved["texts"].tolist(), saved["codes"].astype(np.float32), strict=True))
+
+
+def _caption_damage(arrays: dict[str, np.ndarray]) -> str:
+    texts, codes = arrays["texts"], arrays["codes"]
+    if texts.ndim != 1 or texts.dtype.kind != "U":
+        return f"texts are {texts.dtype} {texts.shape}, expected a 1-D string array"
+    if codes.shape != (len(texts), MINILM_DIM) or not np.isfinite(codes).all():
+        return (
+            f"codes are {codes.shape} (finite: {bool(np.isfinite(codes).all())}), expected ({len(texts)}, {MINILM_DIM})"
+        )
+    return ""
 
 
 @functools.lru_cache(maxsize=1)
@@ -186,21 +200,22 @@ class LockedTextBackend(ScratchBackend):
             buf = io.BytesIO()
             torch.save({n: v.detach().cpu() for n, v in model.state_dict().items()}, buf)  # type: ignore[attr-defined]
             atomic_write_bytes(folder / f"fold{k}" / "model.pt", buf.getvalue())
+            seal(folder / f"fold{k}")
         atomic_write_bytes(folder / "captions.npz", self.captions.to_bytes())
 
     def load(self, folder: Path) -> bool:
         import torch
 
-        found = sorted(Path(folder).glob("fold*/model.pt")) if Path(folder).is_dir() else []
-        if not found:
-            return False
-        for path in found:
-            saved = json.loads((path.parent / "lit.json").read_text(encoding="utf-8"))
+        for k, path in fold_folders(folder):
+            saved = json.loads((path / "lit.json").read_text(encoding="utf-8"))  # sealed: intact
             if saved["head_hidden"] != self.head_hidden or saved["model"] != dataclasses.asdict(self.model_cfg):
                 return False  # trained with other settings: retrain rather than load mismatched weights
             model = self._build()
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            self.models_[int(path.parent.name[4:])] = model.eval()
-        if (Path(folder) / "captions.npz").is_file():
-            self.captions.load(Path(folder) / "captions.npz")
-        return True
+            try:
+                model.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
+            except (OSError, ValueError, KeyError, RuntimeError) as err:  # sealed, yet not a model of this code
+                discard(path, f"{type(err).__name__}: {err}", "fold model")
+                continue
+            self.models_[k] = model.eval()
+        self.captions.load(Path(folder) / "captions.npz")
+        return bool(self.models_)

@@ -3,7 +3,9 @@
 Each fold gets a fresh :class:`~misalignlab.models.pair_model.ImageTextModel` (``EmbedCfg.model``)
 trained with :func:`~misalignlab.train.pairs.train_pairs` (``EmbedCfg.train``), after an optional
 small-loss pass that down-weights pairs the first model finds hard (``EmbedCfg.reweight_steps``).
-Models are saved as ``fold<k>/model.pt`` (loaded with ``weights_only=True``).
+Models are saved as ``fold<k>/model.pt`` (loaded with ``weights_only=True``) beside their settings
+and tokenizer; each fold folder is sealed (:func:`~misalignlab.cache_files.seal`), and a fold whose
+files no longer match their seal is named in a warning, removed and trained again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 
+from misalignlab.cache_files import check_seal, discard, seal
 from misalignlab.detect.backends.base import BACKENDS, EmbedCfg, EmbeddingBackend, unit
 from misalignlab.detect.base import PairView
 from misalignlab.detect.pair_loss import PairLoss
@@ -83,14 +86,31 @@ class ScratchBackend(EmbeddingBackend):
                 out.append(model.encode_text(tokens).float().numpy())
         return np.concatenate(out)
 
+    def has_fold(self, fold: int) -> bool:
+        return fold in self.models_
+
     def save(self, folder: Path) -> None:
         for k, model in self.models_.items():
             save_model(Path(folder) / f"fold{k}", model, self.model_cfg)
+            seal(Path(folder) / f"fold{k}")
 
     def load(self, folder: Path) -> bool:
-        found = sorted(Path(folder).glob("fold*/model.pt")) if Path(folder).is_dir() else []
-        if not found:
-            return False
-        for path in found:
-            self.models_[int(path.parent.name[4:])] = load_model(path.parent)[0]
-        return True
+        for k, path in fold_folders(folder):
+            try:
+                self.models_[k] = load_model(path)[0]
+            except (OSError, ValueError, KeyError, RuntimeError) as err:  # sealed, yet not a model of this code
+                discard(path, f"{type(err).__name__}: {err}", "fold model")
+        return bool(self.models_)
+
+
+def fold_folders(folder: Path) -> list[tuple[int, Path]]:
+    """``(k, models/fold<k>)`` of every saved fold whose files match their seal; damaged ones are discarded."""
+    found = sorted(p for p in Path(folder).glob("fold*") if p.is_dir() and p.name[4:].isdigit())
+    intact = []
+    for path in found:
+        reason = check_seal(path)
+        if reason:
+            discard(path, reason, "fold model")
+        else:
+            intact.append((int(path.name[4:]), path))
+    return intact
