@@ -24,7 +24,7 @@ from misalignlab.kinds import KINDS
 from misalignlab.registry import Registry
 
 if TYPE_CHECKING:
-    from misalignlab.detect.slots import SlotEvidence
+    from misalignlab.detect.typed import TypedPairs
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Evidence:
     seen: str | None = None
     other: int | None = None
     strength: float = 0.0
+    span: tuple[int, int] | None = None  # where ``said`` stands in the caption (for a suggested fix)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,7 +67,7 @@ class DetectionResult:
 
 @dataclass(frozen=True, eq=False)
 class PairView:
-    """What detectors read: cross-fitted codes of ``N`` pairs and optional slot evidence.
+    """What detectors read: cross-fitted codes of ``N`` pairs and, when slots were found, typed pairs.
 
     ``image_emb[i]`` and ``text_emb[i]`` come from the model of fold ``fold[i]``, which never
     trained on pair ``i``. Codes of different folds live in different spaces, so detectors that
@@ -77,7 +78,7 @@ class PairView:
     image_emb: np.ndarray  # (N, D) float32, unit norm
     text_emb: np.ndarray  # (N, D) float32, unit norm
     fold: np.ndarray  # (N,) int
-    slots: SlotEvidence | None = None
+    typed: TypedPairs | None = None
 
     def __len__(self) -> int:
         return len(self.pair_id)

@@ -1,34 +1,31 @@
-"""Calibrate the type rules on the data itself, by simulating the misalignment being looked for.
+"""Calibrate evidence on the data itself, by simulating the misalignment being looked for.
 
-Two facts the typing needs differ from one dataset, schema and model to the next, so they are
-measured on the pairs at hand rather than fixed as constants:
+No pair's true type is known, but what a misaligned pair would look like can be made on the data:
+an image with another pair's caption (unrelated), a caption with one value word replaced (wrong),
+a caption with a slot's words left out (incomplete). For any evidence ``x`` (a similarity, a
+margin, a confidence) this gives two samples: ``x`` over the observed pairs, a mixture of aligned
+and misaligned ones, and ``x`` over simulated misaligned pairs. Two quantities follow:
 
-- **Can the model see a slot?** Slot evidence already holds ``sim(image, caption[slot := v])`` for
-  every value ``v``, so the margin the pair *would* have if its caption stated another value ``b``
-  is known: ``max_{v≠b} sim(·, v) − sim(·, b)``. Those simulated wrong-word margins are compared
-  with the margins of the words actually stated (mostly true): :func:`slot_visibility` is the
-  AUROC between the two, per slot and fold. About 0.5 means a wrong word there looks like a right
-  one (the model cannot see the slot), so no contradiction of that slot can be trusted.
-- **How likely is a pair unrelated?** Pairing each image with the caption of another image of
-  the same fold gives the similarity an unrelated pair has (same fold model, so the same space).
-  :func:`unrelated_probability` estimates the unrelated share ``π`` as the smallest ratio of the
-  observed to the simulated CDF over the simulated distribution's range (the low tail, where
-  only unrelated pairs fall; a mixture-proportion estimate) and the density ratio
-  ``f_unrelated(s) / f_observed(s)`` by isotonic (decreasing) regression, so
-  ``P(unrelated | s) = min(1, π · ratio)``. Captions that leave slots out are systematically
-  less similar to their images, so pairs are compared with pairs that leave out as many slots.
+- the **share** ``π`` of observed pairs that look misaligned: the smallest ratio of the observed to
+  the simulated cumulative distribution over the simulated range (its tail where misaligned pairs
+  alone fall; a mixture-proportion estimate, as in positive–unlabelled learning);
+- the **odds** ``f_sim(x) / f_obs(x)``: a decreasing (or increasing) isotonic regression of
+  "simulated?" on ``x`` over the two samples weighted to equal size, turned into odds.
 
-Both only read codes and slot evidence; nothing trains or encodes text. Fits use seeded
-subsamples (at most ``max_fit`` points per class), so their cost does not grow with N.
+``π · odds(x)`` is then the posterior probability that a pair with evidence ``x`` is misaligned in
+this way (capped at 1). Fits use seeded subsamples (at most ``max_fit`` points a side), so their
+cost does not grow with N. Nothing here encodes text or trains a model.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
-from misalignlab.detect.slots import SlotEvidence
+Odds = Callable[[np.ndarray], np.ndarray]
 
 
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -38,93 +35,67 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg]))
 
 
-def simulated_margins(swap: np.ndarray, said: np.ndarray) -> np.ndarray:
-    """Margins of one slot if each caption stated another value: (n, V) swap sims, (n,) said → (m,) margins."""
-    filled = np.where(np.isnan(swap), -np.inf, swap)
-    out = []
-    for b in range(swap.shape[1]):
-        ok = (said >= 0) & (said != b) & np.isfinite(filled[:, b])
-        other = filled[ok].copy()
-        other[:, b] = -np.inf
-        out.append(other.max(axis=1) - filled[ok, b])
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+def mixture_share(observed: np.ndarray, simulated: np.ndarray, high: bool) -> float:
+    """π: the share of ``observed`` explained by the ``simulated`` distribution (module docstring).
+
+    ``high``: misaligned pairs have high evidence (compare upper tails), else low (lower tails). The
+    simulated distribution's most extreme 10 % on the far side is left out (too sparse to divide by).
+    """
+    if not len(observed) or not len(simulated):
+        return 0.0
+    obs, sim = np.sort(observed), np.sort(simulated)
+    if high:
+        grid = np.quantile(sim, np.linspace(0.0, 0.9, 91))
+        ratio = (1 - np.searchsorted(obs, grid, "left") / len(obs)) / (1 - np.searchsorted(sim, grid, "left") / len(sim))
+    else:
+        grid = np.quantile(sim, np.linspace(0.1, 1.0, 91))
+        ratio = (np.searchsorted(obs, grid, "right") / len(obs)) / (np.searchsorted(sim, grid, "right") / len(sim))
+    return float(np.clip(np.nanmin(ratio), 0.0, 1.0))
 
 
-def slot_visibility(
-    ev: SlotEvidence, margin: np.ndarray, fold: np.ndarray, max_fit: int = 20000, seed: int = 0
-) -> np.ndarray:
-    """(N, S) float32: per pair, the visibility (AUROC, see module docstring) of each slot in its fold."""
+def odds_ratio(
+    observed: np.ndarray, simulated: np.ndarray, high: bool, max_fit: int = 50_000, seed: int = 0
+) -> Odds:
+    """``x ↦ f_simulated(x) / f_observed(x)``, monotone in ``x`` (increasing if ``high``)."""
     rng = np.random.default_rng(seed)
-    out = np.full(margin.shape, 0.5, dtype=np.float32)
-    for k in np.unique(fold):
-        for s in range(margin.shape[1]):
-            idx = np.flatnonzero((fold == k) & (ev.said[:, s] >= 0))
-            if len(idx) < 2:
-                continue
-            if len(idx) > max_fit:
-                idx = np.sort(rng.choice(idx, max_fit, replace=False))
-            wrong = simulated_margins(ev.swap_sim[idx, s], ev.said[idx, s].astype(np.int64))
-            out[fold == k, s] = auc(wrong, margin[idx, s])
-    return out
+    obs = observed if len(observed) <= max_fit else rng.choice(observed, max_fit, replace=False)
+    sim = simulated if len(simulated) <= max_fit else rng.choice(simulated, max_fit, replace=False)
+    if not len(obs) or not len(sim):
+        return lambda x: np.zeros(len(x))
+    x = np.r_[obs, sim].astype(np.float64)
+    y = np.r_[np.zeros(len(obs)), np.ones(len(sim))]
+    w = np.r_[np.full(len(obs), 0.5 / len(obs)), np.full(len(sim), 0.5 / len(sim))]  # equal weight to each side
+    iso = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, increasing=high, out_of_bounds="clip").fit(x, y, sample_weight=w)
+
+    def odds(q: np.ndarray) -> np.ndarray:
+        p = iso.predict(np.asarray(q, dtype=np.float64))
+        return p / (1.0 - p)
+
+    return odds
 
 
-def _null_similarity(image_emb: np.ndarray, text_emb: np.ndarray, idx: np.ndarray, draws: int, rng) -> np.ndarray:
+def shuffled_similarity(image_emb: np.ndarray, text_emb: np.ndarray, idx: np.ndarray, draws: int, rng) -> np.ndarray:
     """Similarities of images in ``idx`` with captions of other pairs in ``idx`` (``draws`` shuffles)."""
     out = []
     for _ in range(draws):
         perm = rng.permutation(len(idx))
         keep = perm != np.arange(len(idx))
         out.append(np.einsum("nd,nd->n", image_emb[idx[keep]], text_emb[idx[perm[keep]]]))
-    return np.concatenate(out)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
-def _probability(sim: np.ndarray, null: np.ndarray, max_fit: int, rng, query: np.ndarray) -> np.ndarray:
-    """P(unrelated | s) at the similarities ``query``, calibrated on one group's ``sim`` (module docstring)."""
-    obs, nul = np.sort(sim), np.sort(null)
-    grid = np.quantile(nul, np.linspace(0.1, 1.0, 91))  # the simulated range, its sparse 10 % tail left out
-    cdf_obs = np.searchsorted(obs, grid, side="right") / len(obs)
-    cdf_nul = np.searchsorted(nul, grid, side="right") / len(nul)
-    pi = float(np.clip((cdf_obs / cdf_nul).min(), 0.0, 1.0))  # share of unrelated pairs (mixture proportion)
-    fit_obs = sim if len(sim) <= max_fit else rng.choice(sim, max_fit, replace=False)
-    fit_nul = null if len(null) <= max_fit else rng.choice(null, max_fit, replace=False)
-    x = np.r_[fit_obs, fit_nul]
-    y = np.r_[np.zeros(len(fit_obs)), np.ones(len(fit_nul))]
-    w = np.r_[np.full(len(fit_obs), 0.5 / len(fit_obs)), np.full(len(fit_nul), 0.5 / len(fit_nul))]  # balanced classes
-    iso = IsotonicRegression(y_min=1e-6, y_max=1 - 1e-6, increasing=False, out_of_bounds="clip")
-    p = iso.fit(x, y, sample_weight=w).predict(query)  # odds p / (1 − p) = f_null / f_observed
-    return np.minimum(1.0, pi * p / (1.0 - p)).astype(np.float32)
-
-
-def unrelated_probability(
-    pair_sim: np.ndarray,
-    image_emb: np.ndarray,
-    text_emb: np.ndarray,
-    fold: np.ndarray,
-    unstated: np.ndarray,
-    draws: int = 5,
-    min_group: int = 200,
-    max_fit: int = 50000,
-    seed: int = 0,
-) -> np.ndarray:
-    """(N,) float32 P(unrelated | pair similarity), within fold and count of unstated slots (module docstring).
-
-    A (fold, unstated count) group smaller than ``min_group`` pairs is calibrated with its whole fold.
-    """
+def unrelated_odds(
+    pair_sim: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, draws: int = 5, seed: int = 0
+) -> tuple[np.ndarray, float]:
+    """Per pair ``f_unrelated(sim) / f_observed(sim)`` within its fold (similarities of different folds
+    live in different spaces), and the share π of unrelated pairs: ((N,) float64, float)."""
     rng = np.random.default_rng(seed)
-    out = np.zeros(len(pair_sim), dtype=np.float32)
+    odds, share = np.zeros(len(pair_sim)), 0.0
     for k in np.unique(fold):
-        in_fold = fold == k
-        if in_fold.sum() < 3:
+        idx = np.flatnonzero(fold == k)
+        if len(idx) < 3:
             continue
-        counts = np.unique(unstated[in_fold])
-        own = [c for c in counts if (in_fold & (unstated == c)).sum() >= min_group]
-        rest = np.flatnonzero(in_fold & ~np.isin(unstated, own))
-        for c in own:
-            idx = np.flatnonzero(in_fold & (unstated == c))
-            null = _null_similarity(image_emb, text_emb, idx, draws, rng)
-            out[idx] = _probability(pair_sim[idx], null, max_fit, rng, pair_sim[idx])
-        if len(rest):
-            idx = np.flatnonzero(in_fold)
-            null = _null_similarity(image_emb, text_emb, idx, draws, rng)
-            out[rest] = _probability(pair_sim[idx], null, max_fit, rng, pair_sim[rest])
-    return out
+        null = shuffled_similarity(image_emb, text_emb, idx, draws, rng)
+        odds[idx] = odds_ratio(pair_sim[idx], null, high=False, seed=seed)(pair_sim[idx])
+        share += mixture_share(pair_sim[idx], null, high=False) * len(idx) / len(pair_sim)
+    return odds, share

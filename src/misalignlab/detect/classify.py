@@ -1,129 +1,183 @@
-"""Classify each pair as aligned / incomplete / wrong / unrelated from slot-swap evidence.
+"""Type every pair aligned / incomplete / wrong / unrelated, with a probability for each.
 
-Inputs are a :class:`~misalignlab.detect.slots.SlotEvidence` (what each caption states, and the
-image's similarity to every single-slot alternative), the pair's fold and, optionally, the pair
-codes. Per pair and stated slot, the *margin* is ``max over other values v of sim(image,
-caption[slot := v]) − sim(image, caption)``; the slot is *contradicted* when the margin exceeds
-``cfg.margin`` and the best ``v`` is the likely right value — provided the margin is also unusual
-*for that slot* (its robust z among the fold's margins of the same slot exceeds ``cfg.slot_z``)
-and the model can see the slot at all: its *visibility*, measured on the data by simulating wrong
-words (:func:`~misalignlab.detect.calibrate.slot_visibility`), is at least ``cfg.min_visibility``.
-A usual slot (stated by most captions of the dataset) that the caption leaves out is *missing*.
-With codes, ``P(unrelated | similarity)`` comes from pairing images with other images' captions
-(:func:`~misalignlab.detect.calibrate.unrelated_probability`). Rules, first match wins:
+Evidence per pair (all cross-fitted, all calibrated on this data by simulating the misalignment,
+:mod:`misalignlab.detect.calibrate`):
 
-1. unrelated — at least ``unrelated_slots`` slots contradicted, or ``P(unrelated) >
-   cfg.unrelated_p`` (one wrong word lowers the similarity a little, another image's caption a
-   lot, down to what random captions reach);
-2. wrong — exactly one slot contradicted (named, with the likely right value);
-3. incomplete — a usual slot is missing;
-4. aligned.
+- its similarity σ, against the similarities of images with other pairs' captions (unrelated) and
+  of captions with one value word swapped (wrong, :mod:`misalignlab.detect.simulate`);
+- per stated slot the image-side *margin* ``log P(best value | image) − log P(stated value | image)``
+  (:mod:`misalignlab.detect.slot_models`), against the margins other values would have had;
+- per slot the caption leaves out: the share of its wording peers that state it
+  (:mod:`misalignlab.detect.wording`) and how confidently its own code still reads a value (a
+  synonym the vocabulary missed), against captions with the slot cut out.
 
-For unrelated pairs the image that matches the caption best (top-1 within the fold) is recorded.
-Everything is vectorised over pairs; nothing here trains or encodes text.
+Only slots the model can see (visibility ≥ ``min_visibility``) count. Three steps:
+
+1. **unrelated**: a posterior over *aligned*, *unrelated* (σ looks shuffled and every visible slot
+   looks randomly valued, so a slot matches with probability 1/#values) and *wrong at one slot*
+   (that slot's margin and σ look swapped), each weighted by its share π and the evidence's odds;
+2. **wrong**, among the pairs not likely unrelated: per slot ``π · odds(margin)`` re-calibrated on
+   those pairs; the most contradicted slot is named with its likely value;
+3. **incomplete**: a visible slot left out that at least ``peer_share`` of the wording peers state
+   and that the caption's own code does not read (confidence at most the ``dropped_quantile`` of
+   captions with the slot cut out); its probability is the peer share.
+
+Types follow the precedence unrelated > wrong > incomplete > aligned at probability ½, and
+``probabilities`` are P(aligned, incomplete, wrong, unrelated) in that order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from misalignlab.detect.base import robust_z
-from misalignlab.detect.calibrate import slot_visibility, unrelated_probability
+from misalignlab.detect.calibrate import mixture_share, odds_ratio, unrelated_odds
 from misalignlab.detect.knn import topk_cosine
-from misalignlab.detect.slots import SlotEvidence
+from misalignlab.detect.simulate import Simulated
+from misalignlab.detect.slot_models import SlotModels
+from misalignlab.detect.stated import Stated
 from misalignlab.kinds import KINDS, Kind
 
 
 @dataclass(frozen=True)
 class TypingCfg:
-    """Thresholds of the type rules (similarities are cosines of unit codes)."""
+    """Thresholds of the typing (each a probability, a share or an AUROC, not a raw score)."""
 
-    margin: float = 0.02
-    slot_z: float = 3.0
-    unrelated_slots: int = 2
-    min_visibility: float = 0.6  # AUROC of simulated wrong words vs stated ones; 0.5 = slot unseen
-    unrelated_p: float = 0.5  # P(unrelated | similarity) above this: unrelated (Bayes decision)
-    seed: int = 0  # for the subsamples and shuffles of the calibration
+    min_visibility: float = 0.6  # AUROC of simulated wrong words against stated ones; 0.5 = slot unseen
+    peer_share: float = 0.9  # a slot left out is missing when at least this share of wording peers state it
+    dropped_quantile: float = 0.95  # … and its code reads the slot no better than this quantile of cut captions
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.unrelated_slots < 2:
-            raise ValueError(
-                f"typing.unrelated_slots must be >= 2 (one contradicted slot is 'wrong'), got {self.unrelated_slots}"
-            )
-        if not 0 < self.unrelated_p < 1 or not 0 <= self.min_visibility <= 1:
-            raise ValueError(
-                f"typing.unrelated_p must lie in (0, 1) and min_visibility in [0, 1], got {self.unrelated_p}, {self.min_visibility}"
-            )
+        if not 0.5 <= self.min_visibility <= 1 or not 0 < self.peer_share <= 1 or not 0 < self.dropped_quantile <= 1:
+            raise ValueError(f"typing needs 0.5 <= min_visibility <= 1 and peer_share, dropped_quantile in (0, 1]: {self}")
 
 
 @dataclass(frozen=True, eq=False)
 class Typing:
-    """Per-pair types and the slot facts behind them."""
+    """Per-pair types, probabilities and the slot facts behind them."""
 
     kind: np.ndarray  # (N,) str from KINDS
-    margin: np.ndarray  # (N, S) float32; −inf where the slot is unstated
-    best_value: np.ndarray  # (N, S) int16: index of the best-matching other value
-    contradicted: np.ndarray  # (N, S) bool
-    missing: np.ndarray  # (N, S) bool
-    margin_z: np.ndarray  # (N, S) float32 robust z of the margin among its slot and fold
-    sim_z: np.ndarray  # (N,) float32 robust z of the pair's similarity within its fold
-    visibility: np.ndarray  # (N, S) float32 visibility of each slot in the pair's fold
-    unrelated_p: np.ndarray  # (N,) float32 P(unrelated | similarity); 0 where no codes were given
-    better_image: np.ndarray  # (N,) int64 position of a better-matching image, −1 if none looked up
-
-
-def slot_margins(ev: SlotEvidence) -> tuple[np.ndarray, np.ndarray]:
-    """(margin (N, S) float32, best other value (N, S) int16) of every stated slot."""
-    alt = np.where(np.isnan(ev.swap_sim), -np.inf, ev.swap_sim)  # (N, S, V)
-    n, s, _ = alt.shape
-    said = ev.said.astype(np.int64)
-    rows, cols = np.nonzero(said >= 0)
-    alt[rows, cols, said[rows, cols]] = -np.inf  # the stated value is not an alternative
-    best = alt.argmax(axis=2).astype(np.int16)  # (N, S)
-    margin = alt.max(axis=2) - ev.pair_sim[:, None]  # (N, S)
-    margin[said < 0] = -np.inf
-    return margin.astype(np.float32), best
+    probabilities: np.ndarray  # (N, 4) float32 in KINDS order
+    contradiction: np.ndarray  # (N, S) float32 P(slot s is stated wrongly), 0 where unseen or unstated
+    missing: np.ndarray  # (N, S) float32 P(slot s is left out), 0 where not a candidate
+    likely: np.ndarray  # (N, S) int32 the value the image-side model finds most likely (-1: no model)
+    better_image: np.ndarray  # (N,) int64 position of a better-matching image for unrelated pairs, −1 otherwise
+    visibility: np.ndarray  # (S,) float32
+    shares: dict[str, float]  # the estimated share of each misaligned type (mixture proportions)
 
 
 def classify(
-    ev: SlotEvidence,
-    fold: np.ndarray,
-    cfg: TypingCfg = TypingCfg(),
-    image_emb: np.ndarray | None = None,
-    text_emb: np.ndarray | None = None,
-) -> Typing:
-    """Type every pair (see the module docstring); codes, if given, calibrate the unrelated rule and
-    find better-matching images (without them only contradicted slots make a pair unrelated)."""
-    margin, best = slot_margins(ev)
-    groups = [np.flatnonzero(fold == k) for k in np.unique(fold)]
-    margin_z = np.full(margin.shape, -np.inf, dtype=np.float32)
-    for s in range(margin.shape[1]):
-        for idx in groups:
-            sel = idx[np.isfinite(margin[idx, s])]
-            if sel.size >= 2:
-                margin_z[sel, s] = robust_z(margin[sel, s])
-    visibility = slot_visibility(ev, margin, fold, seed=cfg.seed)
-    contradicted = (margin > cfg.margin) & (margin_z > cfg.slot_z) & (visibility >= cfg.min_visibility)  # (N, S)
-    missing = (ev.said < 0) & ev.usual[None, :]  # (N, S)
-    sim_z = robust_z(ev.pair_sim, groups)
-    n_c = contradicted.sum(axis=1)
-    p_unrelated = np.zeros(len(fold), dtype=np.float32)
-    if image_emb is not None and text_emb is not None:
-        unstated = (ev.said < 0).sum(axis=1)
-        p_unrelated = unrelated_probability(ev.pair_sim, image_emb, text_emb, fold, unstated, seed=cfg.seed)
-    unrelated = (n_c >= cfg.unrelated_slots) | (p_unrelated > cfg.unrelated_p)
+    stated: Stated, models: SlotModels, simulated: Simulated, shares: np.ndarray, pair_sim: np.ndarray,
+    image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, cfg: TypingCfg = TypingCfg(),
+) -> Typing:  # fmt: skip
+    """Type every pair (see the module docstring)."""
+    seen = [s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility]
+    value = stated.value
+    margin = {s: models.margin(s, value[:, s]) for s in seen}
+    swapped = {s: _simulated_margins(models, value, s, np.random.default_rng(cfg.seed + s)) for s in seen}
+    u_odds, u_share = unrelated_odds(pair_sim, image_emb, text_emb, fold, seed=cfg.seed)
+    p_u = _unrelated(stated, margin, swapped, simulated, pair_sim, fold, u_odds, u_share, seen)
+    contradiction = np.zeros(stated.said.shape, dtype=np.float32)
+    for s in seen:  # wrong: calibrated among the pairs not likely unrelated
+        rows = np.flatnonzero(np.isfinite(margin[s]) & (p_u < 0.5))
+        odds = odds_ratio(margin[s][rows], swapped[s][rows], high=True, seed=cfg.seed)
+        share = mixture_share(margin[s][rows], swapped[s][rows], high=True)
+        have = np.isfinite(margin[s])
+        weight = share * odds(margin[s][have]) * np.exp(_swap_sim_log_odds(simulated, s, pair_sim, fold)[have])
+        contradiction[have, s] = np.minimum(1.0, weight)
+    missing = _missing(stated, models, simulated, shares, seen, cfg)
+    p_w = 1.0 - np.prod(1.0 - contradiction, axis=1)
+    p_i = 1.0 - np.prod(1.0 - missing, axis=1)
+    probs = np.stack([(1 - p_u) * (1 - p_w) * (1 - p_i), (1 - p_u) * (1 - p_w) * p_i, (1 - p_u) * p_w, p_u], axis=1)
     kind = np.select(
-        [unrelated, n_c == 1, missing.any(axis=1)], [Kind.UNRELATED, Kind.WRONG, Kind.INCOMPLETE], default=Kind.ALIGNED
+        [p_u > 0.5, p_w > 0.5, p_i > 0.5], [Kind.UNRELATED, Kind.WRONG, Kind.INCOMPLETE], default=Kind.ALIGNED
     ).astype(f"<U{max(map(len, KINDS))}")
+    likely = np.full(stated.said.shape, -1, dtype=np.int32)
+    for s in range(len(stated.slots)):
+        if models.logp[s] is not None:
+            have = np.isfinite(models.logp[s]).all(axis=1)
+            likely[have, s] = np.argmax(models.logp[s][have], axis=1)
+    rates = {k: float(probs[:, j].mean()) for j, k in enumerate(KINDS)}
+    better = _better_images(kind, image_emb, text_emb, fold)
+    return Typing(kind, probs.astype(np.float32), contradiction, missing, likely, better, models.visibility, rates)
+
+
+def _simulated_margins(models: SlotModels, value: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
+    """(N,) the margin each pair stating slot ``s`` would have had with another, random value (NaN elsewhere)."""
+    lp = models.logp[s]
+    assert lp is not None
+    out = np.full(len(value), np.nan, dtype=np.float32)
+    rows = np.flatnonzero((value[:, s] >= 0) & np.isfinite(lp).all(axis=1))
+    other = (value[rows, s] + rng.integers(1, lp.shape[1], len(rows))) % lp.shape[1]
+    out[rows] = lp[rows].max(axis=1) - lp[rows, other]
+    return out
+
+
+def _unrelated(
+    stated: Stated, margin: dict, swapped: dict, simulated: Simulated, pair_sim: np.ndarray, fold: np.ndarray,
+    u_odds: np.ndarray, u_share: float, seen: Sequence[int],
+) -> np.ndarray:  # fmt: skip
+    """(N,) P(unrelated) from a posterior over aligned / unrelated / wrong at one slot (module docstring)."""
+    first = np.minimum(1.0, u_share * u_odds)  # similarity alone: keeps likely-unrelated pairs out of the slot fits
+    log_u = np.log(max(u_share, 1e-6)) + np.log(np.maximum(u_odds, 1e-12))
+    log_w, prior_w = [], 0.0
+    for s in seen:
+        rows = np.flatnonzero(np.isfinite(margin[s]))
+        keep = rows[first[rows] < 0.5]
+        odds = odds_ratio(margin[s][keep], swapped[s][keep], high=True)(margin[s][rows])
+        share = mixture_share(margin[s][keep], swapped[s][keep], high=True)
+        match = 1.0 / stated.n_values(s)  # a random caption states the image's value with about this chance
+        log_u[rows] += np.log((1 - match) * odds + match)
+        w = np.full(len(pair_sim), -np.inf)
+        w[rows] = np.log(max(share, 1e-6)) + np.log(np.maximum(odds, 1e-12)) + _swap_sim_log_odds(simulated, s, pair_sim, fold)[rows]
+        log_w.append(w)
+        prior_w += share
+    log_a = np.full(len(pair_sim), np.log(max(1.0 - u_share - prior_w, 0.05)))
+    stack = np.stack([log_a, log_u, *log_w], axis=1)  # (N, 2 + |seen|)
+    top = stack.max(axis=1, keepdims=True)
+    weights = np.exp(stack - top)
+    return (weights[:, 1] / weights.sum(axis=1)).astype(np.float64)
+
+
+def _swap_sim_log_odds(simulated: Simulated, s: int, pair_sim: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """(N,) log f_swapped(σ) / f_observed(σ) of slot ``s``, fold by fold (0 where nothing was simulated)."""
+    out = np.zeros(len(pair_sim))
+    for k in np.unique(fold):
+        sims = simulated.swapped_sim.get((s, int(k)))
+        rows = np.flatnonzero(fold == k)
+        if sims is not None and len(sims) >= 10:
+            out[rows] = np.log(np.maximum(odds_ratio(pair_sim[rows], sims, high=False)(pair_sim[rows]), 1e-12))
+    return out
+
+
+def _missing(
+    stated: Stated, models: SlotModels, simulated: Simulated, shares: np.ndarray, seen: Sequence[int], cfg: TypingCfg
+) -> np.ndarray:
+    """(N, S) P(slot left out): the peer share, where the slot is seen, usual among peers and not read."""
+    out = np.zeros(stated.said.shape, dtype=np.float32)
+    for s in seen:
+        cut = [c for (slot, _), c in simulated.dropped_conf.items() if slot == s]
+        conf = models.text_conf[s]
+        if not cut or conf is None:
+            continue
+        ceiling = float(np.quantile(np.concatenate(cut), cfg.dropped_quantile))
+        rows = (stated.said[:, s] < 0) & (shares[:, s] >= cfg.peer_share) & (np.nan_to_num(conf, nan=1.0) <= ceiling)
+        out[rows, s] = shares[rows, s]
+    return out
+
+
+def _better_images(kind: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """For unrelated pairs, the image of the same fold that matches the caption best (top-1), −1 elsewhere."""
     better = np.full(len(kind), -1, dtype=np.int64)
-    if image_emb is not None and text_emb is not None:
-        for idx in groups:
-            sel = idx[kind[idx] == Kind.UNRELATED]
-            if sel.size and len(idx) > 1:
-                pos = np.full(len(kind), -1, dtype=np.int64)
-                pos[idx] = np.arange(len(idx))
-                _, nb = topk_cosine(text_emb[sel], image_emb[idx], 1, self_index=pos[sel])
-                better[sel] = idx[nb[:, 0]]
-    return Typing(kind, margin, best, contradicted, missing, margin_z, sim_z, visibility, p_unrelated, better)
+    for k in np.unique(fold):
+        idx = np.flatnonzero(fold == k)
+        sel = idx[kind[idx] == Kind.UNRELATED]
+        if sel.size and len(idx) > 1:
+            pos = np.full(len(kind), -1, dtype=np.int64)
+            pos[idx] = np.arange(len(idx))
+            _, nb = topk_cosine(text_emb[sel], image_emb[idx], 1, self_index=pos[sel])
+            better[sel] = idx[nb[:, 0]]
+    return better

@@ -4,8 +4,8 @@
 :class:`Diagnosis` (a per-pair table and a summary). Embeddings and fold models are cached under
 the given cache folder. A pretrained backbone that wants the original files at its own size reads
 them from the optional :class:`~misalignlab.data.ingest.originals.ImageSource`; a backbone that
-cannot embed new captions (``precomputed``) gets no word-level slot evidence (logged, and the
-summary says ``"slot_evidence": false``). Reading a user's dataset and writing a run folder is the workflow's job
+cannot embed new captions (``precomputed``) gets no simulated edits, so no omission is typed.
+Reading a user's dataset and writing a run folder is the workflow's job
 (:mod:`misalignlab.workflows.diagnose`). Progress is reported through an optional
 ``progress(stage, done, total)`` callable; this module prints nothing and writes no results.
 """
@@ -25,60 +25,48 @@ import pandas as pd
 from misalignlab.data.ingest.originals import ImageSource
 from misalignlab.detect.backends import EmbedCfg
 from misalignlab.detect.base import DetectionResult, PairView, build_detectors
+from misalignlab.detect.classify import TypingCfg
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
 from misalignlab.detect.crossfit import PairEmbeddings, crossfit_embeddings
 from misalignlab.detect.explain import evidence_columns, explanations, one_hot
-from misalignlab.detect.slots import SlotSchema, cached_slot_evidence, fashion_schema, infer_schema, scene_schema
+from misalignlab.detect.profile import estimated_rates
+from misalignlab.detect.typed import TypedPairs, type_pairs
 from misalignlab.kinds import KINDS
 from misalignlab.runs import Progress
 from misalignlab.stats import wilson_interval
 
 log = logging.getLogger(__name__)
-SCHEMAS = ("auto", "scenes", "fashion_mnist", "infer", "none")
 
 
 def _default_detectors() -> dict[str, dict[str, Any]]:
-    return {"similarity": {}, "neighbourhood": {}, "pair_loss": {}, "slot_swap": {}}
+    return {"similarity": {}, "neighbourhood": {}, "pair_loss": {}}
 
 
 @dataclass(frozen=True)
 class DiagnoseCfg:
     """Everything a diagnosis needs. ``detectors``: name → kwargs, run before ``combined``.
 
-    ``flag_score``: pairs typed non-aligned, or with a combined score at least this, are flagged
-    for quarantine. ``gallery``: the most pairs in the HTML gallery (all non-aligned pairs first, then the
-    highest-scoring aligned ones; about 10 MB of 192-px previews per 1,000 photos).
+    ``schema``: where the caption slots come from: ``auto`` (inferred from the captions), ``none``,
+    a built-in vocabulary (``scenes``, ``fashion_mnist``) or a vocabulary file (JSON or TOML,
+    :mod:`misalignlab.detect.vocabulary`). ``flag_score``: pairs typed non-aligned, or with a
+    combined score at least this, are flagged for quarantine. ``gallery``: the most pairs in the
+    HTML gallery (all non-aligned pairs first, then the highest-scoring aligned ones; about 10 MB of
+    192-px previews per 1,000 photos).
     """
 
     embed: EmbedCfg = field(default_factory=EmbedCfg)
     detectors: dict[str, dict[str, Any]] = field(default_factory=_default_detectors)
     combined: dict[str, Any] = field(default_factory=dict)
+    typing: TypingCfg = field(default_factory=TypingCfg)
     schema: str = "auto"
     flag_score: float = 0.95
     gallery: int = 1000
 
     def __post_init__(self) -> None:
-        if self.schema not in SCHEMAS:
-            raise ValueError(f"unknown slot schema {self.schema!r}; valid: {', '.join(SCHEMAS)}")
+        if not self.schema:
+            raise ValueError("schema must be auto, none, a built-in vocabulary name or a vocabulary file")
         if self.gallery < 0:
             raise ValueError(f"gallery must be >= 0 (pairs in the gallery), got {self.gallery}")
-
-
-def choose_schema(name: str, captions: Sequence[str]) -> SlotSchema | None:
-    """The slot schema ``name``; ``auto`` picks a known vocabulary covering ≥ 80 % of captions, else infers."""
-    if name == "none":
-        return None
-    known = {"scenes": scene_schema, "fashion_mnist": fashion_schema}
-    if name in known:
-        return known[name]().with_usual(captions)
-    if name == "auto":
-        sample = list(captions[:5000])
-        for make in known.values():
-            schema = make()
-            if np.mean([len(schema.parse(c)) >= 2 for c in sample]) >= 0.8:
-                return schema.with_usual(captions)
-    schema = infer_schema(captions)
-    return schema if schema.slots else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +77,7 @@ class Diagnosis:
     results: Mapping[str, DetectionResult]
     summary: dict[str, Any]
     embeddings: PairEmbeddings
+    typed: TypedPairs | None = None
 
 
 def score_view(view: PairView, cfg: DiagnoseCfg) -> dict[str, DetectionResult]:
@@ -121,24 +110,21 @@ def diagnose_pairs(
     tick("embedding", 0, cfg.embed.folds)
     on_fold = lambda k, n: tick("embedding", k + 1, n)  # noqa: E731
     emb = crossfit_embeddings(ids, images, captions, cfg.embed, cache_dir, on_fold, originals)
-    schema = choose_schema(cfg.schema, captions)
-    words = emb.backend.can_embed_text
-    if schema is not None and not words:
-        log.info("backbone %r cannot embed new captions: no word-level slot evidence", cfg.embed.backend)
-    tick("slots", 0, 1)
-    slots = cached_slot_evidence(emb, captions, schema) if schema is not None and words else None
-    tick("slots", 1, 1)
-    view = PairView(emb.ids, emb.image_emb, emb.text_emb, emb.fold, slots)
+    tick("typing", 0, 1)
+    typed = type_pairs(emb, captions, cfg.schema, cfg.typing)
+    tick("typing", 1, 1)
+    view = PairView(emb.ids, emb.image_emb, emb.text_emb, emb.fold, typed)
     tick("detectors", 0, 1)
     results = score_view(view, cfg)
     tick("detectors", 1, 1)
-    table = pair_table(view, results, cfg.flag_score)
-    summary = summarise(table, slots, schema, results) | {"embedding_cache_hit": emb.cache_hit}
-    summary["slot_evidence"] = slots is not None
-    return Diagnosis(table, results, summary, emb)
+    table = pair_table(view, results, cfg.flag_score, captions)
+    summary = summarise(table, typed, results) | {"embedding_cache_hit": emb.cache_hit}
+    return Diagnosis(table, results, summary, emb, typed)
 
 
-def pair_table(view: PairView, results: Mapping[str, DetectionResult], flag_score: float) -> pd.DataFrame:
+def pair_table(
+    view: PairView, results: Mapping[str, DetectionResult], flag_score: float, captions: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One row per pair (columns: :data:`PAIR_COLUMNS` and ``score_<detector>``)."""
     comb = results["combined"]
     kind = comb.kind if comb.kind is not None else np.where(comb.score >= flag_score, "unrelated", "aligned")
@@ -153,36 +139,38 @@ def pair_table(view: PairView, results: Mapping[str, DetectionResult], flag_scor
     for j, k in enumerate(KINDS):
         table[f"p_{k}"] = probs[:, j]
     table["explanation"] = explanations(comb, view.pair_id, flagged).astype(str)
-    table = table.assign(**evidence_columns(comb.evidence, view.pair_id, len(view)))
+    table = table.assign(**evidence_columns(comb.evidence, view.pair_id, None if captions is None else list(captions)))
     table["quarantine"] = flagged
     return table
 
 
-def summarise(
-    table: pd.DataFrame, slots: Any, schema: SlotSchema | None, results: Mapping[str, DetectionResult]
-) -> dict[str, Any]:
-    """Rates by type with Wilson 95 % intervals and the misalignment profile (slots omitted / wrong)."""
+def summarise(table: pd.DataFrame, typed: TypedPairs | None, results: Mapping[str, DetectionResult]) -> dict[str, Any]:
+    """Counts by assigned type with Wilson 95 % intervals, the estimated rates (mixture proportions of the
+    typing, :func:`~misalignlab.detect.profile.estimated_rates`) and the slot profile (omitted / wrong)."""
     n = len(table)
     counts = Counter(table["type"])
-    rates = {}
+    types = {}
     for k in KINDS:
         lo, hi = wilson_interval(counts[k], n)
-        rates[k] = {"count": int(counts[k]), "rate": counts[k] / n if n else 0.0, "ci95": [lo, hi]}
+        types[k] = {"count": int(counts[k]), "rate": counts[k] / n if n else 0.0, "ci95": [lo, hi]}
     omitted: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
-    ev = results["combined"].evidence
-    for e in ev:
+    for e in results["combined"].evidence:
         if e.kind == "missing":
             omitted[e.slot or ""] += 1
         elif e.kind == "contradicted" and table["type"].iat[e.pair] == "wrong":
             wrong[e.slot or ""] += 1
+    slots = None
+    if typed is not None:
+        seen = typed.typing.visibility >= 0.6
+        slots = {"source": typed.vocabulary, "declared": typed.declared, "slots": list(typed.stated.slots),
+                 "seen": [s for s, v in zip(typed.stated.slots, seen, strict=True) if v]}  # fmt: skip
     return {
         "pairs": n,
         "flagged": int(table["quarantine"].sum()),
-        "types": rates,
+        "types": types,
+        "estimated": estimated_rates(table),
         "profile": {"omitted": dict(omitted.most_common()), "wrong": dict(wrong.most_common())},
-        "schema": {"source": schema.source, "slots": list(schema.slots), "usual": list(schema.usual)}
-        if schema
-        else None,
+        "schema": slots,
         "detectors": {name: dict(res.info) for name, res in results.items()},
     }

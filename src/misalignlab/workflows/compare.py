@@ -54,7 +54,7 @@ def detect_training_pairs(
     ``cache_dir`` keeps the fold models and codes (a rerun loads them instead of training again)."""
     batch = min(cfg.train.batch_size, len(pairs) // 2)
     embed = budget_embed_cfg(cfg.detect_steps, batch, cfg.train.lr, cfg.model, cfg.data_seed, cfg.backbone)
-    dcfg = DiagnoseCfg(embed, detectors={"similarity": {}, "slot_swap": {}}, schema="scenes")
+    dcfg = DiagnoseCfg(embed)  # the defaults a user gets from diagnose
     results = diagnose_pairs(list(pairs.pair_id), pairs.images, pairs.captions, dcfg, cache_dir).results
     if cfg.detector not in results:
         raise ValueError(f"detector {cfg.detector!r} produced no result; available: {', '.join(results)}")

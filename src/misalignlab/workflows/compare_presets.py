@@ -50,7 +50,7 @@ class CompareCfg:
     n_fit: int = 1000
     n_test: int = 1000
     data_seed: int = 0
-    detector: str = "slot_swap"  # whose score filter / reweight use
+    detector: str = "combined"  # whose score filter / reweight use
     detect_steps: int = 400  # per cross-fitting fold (2 folds)
     threads: int = 1  # torch threads; 0 = torch's default
     checkpoint_every: int = 250  # steps between checkpoints of each (strategy, seed) model (resume after a kill)

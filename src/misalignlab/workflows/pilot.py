@@ -136,7 +136,7 @@ def run_pilot(
         step_s, eval_s, detect_steps = saved.step_seconds, saved.eval_seconds, saved.detect_steps
     diag = _diagnose(data, cfg, detect_steps, out, progress)
     found = diag.results["combined"]
-    profile = misalignment_profile(diag, data.captions, "auto", data.kind)
+    profile = misalignment_profile(diag, data.kind)
     if scenario is not None:
         train, score, n_test = data, found.score, cfg.n_test
     else:  # user pairs: retrieval on held-out pairs the diagnosis typed aligned

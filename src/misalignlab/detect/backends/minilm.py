@@ -165,7 +165,7 @@ class LockedTextBackend(ScratchBackend):
         """A fresh model trained on the pairs; the 'tokens' the batches carry are frozen sentence codes."""
         import torch
 
-        from misalignlab.train.pairs import LossCfg, PairBatches, PairObjective, image_source
+        from misalignlab.train.pairs import PairBatches, PairObjective, image_source
         from misalignlab.train.trainer import Trainer, seed_everything
 
         codes = torch.from_numpy(self.captions(captions))  # (n, 384), encoded once per distinct caption
@@ -178,7 +178,7 @@ class LockedTextBackend(ScratchBackend):
             train.seed,
             None if weights is None else torch.as_tensor(weights, dtype=torch.float32),
         )
-        Trainer(train).fit(PairObjective(model, LossCfg().build()), source)
+        Trainer(train).fit(PairObjective(model, self.loss_cfg.build()), source)
         return model.eval()
 
     def embed_texts(self, fold: int, texts: Sequence[str]) -> np.ndarray:

@@ -38,6 +38,7 @@ class ScratchBackend(EmbeddingBackend):
 
     def __init__(self, cfg: EmbedCfg, image_size: int) -> None:
         self.train_cfg = dataclasses.replace(cfg.train, seed=cfg.seed)
+        self.loss_cfg = cfg.loss
         self.model_cfg = dataclasses.replace(cfg.model, image_size=image_size)
         self.reweight_steps = cfg.reweight_steps
         self.models_: dict[int, ImageTextModel] = {}
@@ -58,7 +59,9 @@ class ScratchBackend(EmbeddingBackend):
         self, images: np.ndarray, captions: Sequence[str], train: TrainCfg, weights: np.ndarray | None = None
     ) -> ImageTextModel:
         """A fresh model trained on the pairs (subclasses with other towers override this)."""
-        return train_pairs(images, captions, PairTrainCfg(train=train, model=self.model_cfg), weights=weights)
+        return train_pairs(
+            images, captions, PairTrainCfg(train=train, model=self.model_cfg, loss=self.loss_cfg), weights=weights
+        )
 
     def _clean_probability(self, fold: int, images: np.ndarray, captions: Sequence[str]) -> np.ndarray:
         """(n,) float32 posterior of the small-loss component for the training pairs of ``fold``."""

@@ -1,0 +1,122 @@
+"""Per slot, what the dataset's captions say about images like this one, learnt from the pairs themselves.
+
+For every slot with at least two values, and within every cross-fitting fold (codes of different
+folds live in different spaces), two logistic regressions are fitted on the pairs that state the
+slot, their stated value as the label:
+
+- **image side** ``P(value | image code)``: out-of-sample for every pair (``cv``-fold cross-fitting
+  for the pairs it trains on), so a pair's own, possibly wrong, word never votes for itself. A
+  stated value the image side finds unlikely, compared with the slot's most likely value, is a
+  contradiction; the most likely value is what the caption should say (confident learning, with
+  the slot's words as labels).
+- **text side** ``P(value | caption code)``: whether the caption's own code determines the value.
+  A caption that leaves the slot's words out but says the same with a word the vocabulary missed
+  ("coil" for a spring) still determines it; one that leaves the value out does not.
+
+A slot's *visibility* is the AUROC between the image-side margins of stated values and those the
+same pairs would have had with another value (simulated wrong words): about 0.5 means the model
+cannot see the slot, and no contradiction of it is trusted. Nothing here encodes text.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from misalignlab.detect.calibrate import auc
+from misalignlab.detect.stated import Stated
+
+
+@dataclass(frozen=True, eq=False)
+class SlotModels:
+    """Cross-fitted per-slot evidence (``None`` for a slot that is not modelled: one value or too few pairs)."""
+
+    logp: tuple[np.ndarray | None, ...]  # (S,) each (N, V_s) float32 log P(value | image), out of sample
+    text_conf: tuple[np.ndarray | None, ...]  # (S,) each (N,) float32 max_v P(value | caption code)
+    text_models: tuple[dict[int, LogisticRegression], ...]  # (S,) fold → the text-side model
+    visibility: np.ndarray  # (S,) float32 AUROC; 0.5 where not modelled
+
+    def margin(self, s: int, value: np.ndarray) -> np.ndarray:
+        """(N,) log P(best value) − log P(stated value) of slot ``s``; NaN where nothing is stated."""
+        lp = self.logp[s]
+        out = np.full(len(value), np.nan, dtype=np.float32)
+        if lp is None:
+            return out
+        rows = np.flatnonzero(value >= 0)
+        out[rows] = lp[rows].max(axis=1) - lp[rows, value[rows]]
+        return out
+
+
+def _fit(x: np.ndarray, y: np.ndarray, seed: int) -> LogisticRegression:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(max_iter=1000, random_state=seed).fit(x, y)
+
+
+def _log_proba(model: LogisticRegression, x: np.ndarray, n_values: int) -> np.ndarray:
+    """(n, V) log probabilities over all of the slot's values (a value the fit never saw: log 1e-6)."""
+    out = np.full((len(x), n_values), np.log(1e-6), dtype=np.float32)
+    out[:, model.classes_] = np.log(np.maximum(model.predict_proba(x), 1e-6))
+    return out
+
+
+def _image_side(x: np.ndarray, y: np.ndarray, rest: np.ndarray, n_values: int, cv: int, seed: int) -> tuple:
+    """Out-of-sample log P for the labelled rows (cross-fitted) and for ``rest`` (one fit on all)."""
+    labelled = np.zeros((len(y), n_values), dtype=np.float32)
+    folds = min(cv, int(np.bincount(y).max()))
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed) if folds >= 2 else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # classes with fewer members than folds
+        splits = list(splitter.split(x, y)) if splitter is not None else [(np.arange(len(y)),) * 2]
+    for train, test in splits:
+        if len(np.unique(y[train])) < 2:
+            labelled[test] = np.log(1.0 / n_values)
+            continue
+        labelled[test] = _log_proba(_fit(x[train], y[train], seed), x[test], n_values)
+    others = _log_proba(_fit(x, y, seed), rest, n_values) if len(rest) else np.zeros((0, n_values), np.float32)
+    return labelled, others
+
+
+def fit_slot_models(
+    stated: Stated, image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, cv: int = 5, min_pairs: int = 30,
+    seed: int = 0,
+) -> SlotModels:  # fmt: skip
+    """Fit both sides for every slot and fold (see the module docstring)."""
+    value = stated.value
+    n = len(value)
+    logps, confs, texts, vis = [], [], [], np.full(len(stated.slots), 0.5, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    for s in range(len(stated.slots)):
+        n_values = stated.n_values(s)
+        lp, conf, models = np.full((n, n_values), np.nan, np.float32), np.full(n, np.nan, np.float32), {}
+        for k in np.unique(fold):
+            rows = np.flatnonzero((fold == k) & (value[:, s] >= 0))
+            rest = np.flatnonzero((fold == k) & (value[:, s] < 0))
+            if n_values < 2 or len(rows) < min_pairs or len(np.unique(value[rows, s])) < 2:
+                continue
+            lp[rows], lp[rest] = _image_side(image_emb[rows], value[rows, s], image_emb[rest], n_values, cv, seed)
+            models[int(k)] = _fit(text_emb[rows], value[rows, s], seed)
+            conf[np.r_[rows, rest]] = models[int(k)].predict_proba(text_emb[np.r_[rows, rest]]).max(axis=1)
+        modelled = bool(models)
+        logps.append(lp if modelled else None)
+        confs.append(conf if modelled else None)
+        texts.append(models)
+        if modelled:
+            vis[s] = _visibility(lp, value[:, s], n_values, rng)
+    return SlotModels(tuple(logps), tuple(confs), tuple(texts), vis)
+
+
+def _visibility(lp: np.ndarray, value: np.ndarray, n_values: int, rng: np.random.Generator) -> float:
+    """AUROC of simulated-wrong margins (another value stated) against the stated values' margins."""
+    rows = np.flatnonzero((value >= 0) & np.isfinite(lp).all(axis=1))
+    if len(rows) < 2:
+        return 0.5
+    stated = lp[rows].max(axis=1) - lp[rows, value[rows]]
+    other = (value[rows] + rng.integers(1, n_values, len(rows))) % n_values
+    wrong = lp[rows].max(axis=1) - lp[rows, other]
+    return auc(wrong, stated)
