@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from misalignlab.detect import crossfit as E
 from misalignlab.detect.backends import BACKENDS, EmbedCfg, EmbeddingBackend
 from misalignlab.detect.backends import scratch as S
 from misalignlab.detect.crossfit import crossfit_embeddings, fold_assignment
@@ -107,54 +106,3 @@ def test_small_loss_reweighting_trains_twice_per_fold(monkeypatch):
     assert [s for s, _ in seen] == [2, 3, 2, 3]
     assert seen[0][1] is None and seen[1][1] is not None
     assert ((seen[1][1] >= 0) & (seen[1][1] <= 1)).all()
-
-
-def test_slot_evidence_is_cached_beside_the_embeddings_and_reused(tmp_path, monkeypatch):
-    from misalignlab.detect.slots import SlotSchema, cached_slot_evidence, slot_evidence
-
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
-    captions = [
-        f"a {c} {s} thing" for c, s in zip(rng.choice(["red", "blue", "green"], 40), rng.choice(["small", "large"], 40))
-    ]
-    cfg = EmbedCfg(train=TrainCfg(steps=2, batch_size=16), model=ModelCfg(code_dim=4, max_len=6), reweight_steps=0)
-    emb = crossfit_embeddings([str(i) for i in range(40)], images, captions, cfg, tmp_path)
-    colour = SlotSchema({"colour": {w: w for w in ("red", "blue", "green")}})
-    both = SlotSchema(
-        {"colour": {w: w for w in ("red", "blue", "green")}, "size": {"small": "small", "large": "large"}}
-    )
-    first = cached_slot_evidence(emb, captions, colour)
-    encoded = []
-    original = E.PairEmbeddings.embed_texts
-    monkeypatch.setattr(
-        E.PairEmbeddings, "embed_texts", lambda self, k, t: encoded.append(len(t)) or original(self, k, t)
-    )
-    again = cached_slot_evidence(emb, captions, colour)
-    assert not encoded  # nothing re-encoded
-    for a, b in ((first.said, again.said), (first.swap_sim, again.swap_sim), (first.pair_sim, again.pair_sim)):
-        np.testing.assert_array_equal(a, b)
-    assert again.slots == ("colour",) and again.values == (("red", "blue", "green"),)
-    wider = cached_slot_evidence(emb, captions, both)  # another schema: its own file, computed
-    assert encoded and wider.swap_sim.shape[1] == 2 and len(list(emb.folder.glob("slots-*.npz"))) == 2
-    plain = slot_evidence(emb, captions, both)
-    np.testing.assert_allclose(wider.swap_sim, plain.swap_sim, atol=1e-6)
-
-
-def test_a_damaged_slot_evidence_cache_is_recomputed_with_a_warning(tmp_path, caplog):
-    from misalignlab.detect.slots import SlotSchema, cached_slot_evidence
-
-    rng = np.random.default_rng(2)
-    images = rng.integers(0, 255, (32, 16, 16, 3), dtype=np.uint8)
-    captions = [f"a {c} thing" for c in rng.choice(["red", "blue", "green"], 32)]
-    cfg = EmbedCfg(train=TrainCfg(steps=2, batch_size=16), model=ModelCfg(code_dim=4, max_len=6), reweight_steps=0)
-    emb = crossfit_embeddings([str(i) for i in range(32)], images, captions, cfg, tmp_path)
-    colour = SlotSchema({"colour": {w: w for w in ("red", "blue", "green")}})
-    first = cached_slot_evidence(emb, captions, colour)
-    (cache,) = emb.folder.glob("slots-*.npz")
-    cache.write_bytes(b"not an npz file")  # e.g. a disk error after the atomic write
-    with caplog.at_level("WARNING"):
-        again = cached_slot_evidence(emb, captions, colour)
-    assert "unreadable" in caplog.text and cache.name in caplog.text
-    np.testing.assert_allclose(again.swap_sim, first.swap_sim, atol=1e-6)
-    with np.load(cache, allow_pickle=False) as npz:  # rewritten whole
-        assert npz["said"].shape == (32, 1)

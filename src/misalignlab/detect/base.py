@@ -140,7 +140,7 @@ def parse_detector_spec(items: list[str]) -> dict[str, dict[str, object]]:
     spec: dict[str, dict[str, object]] = {}
     for item in items:
         name, _, rest = item.partition(":")
-        pairs = (parse_assignment(part, f"detector option in {item!r}") for part in rest.split(",") if part.strip())
+        pairs = (parse_assignment(part, f"{item!r}: detector option") for part in rest.split(",") if part.strip())
         DETECTORS.get(name.strip())  # unknown names list the known ones
         spec[name.strip()] = dict(pairs)
     return spec

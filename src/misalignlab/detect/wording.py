@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import warnings
+
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -39,7 +41,9 @@ def peer_shares(
     except ValueError:  # no token is used twice: no wording to compare
         return shares
     dims = max(1, min(dims, counts.shape[1] - 1, n - 1))
-    z = TruncatedSVD(dims, random_state=seed).fit_transform(counts) if counts.shape[1] > 1 else counts.toarray()
+    with warnings.catch_warnings():  # explained-variance ratios of a constant matrix divide by zero; unused
+        warnings.simplefilter("ignore", RuntimeWarning)
+        z = TruncatedSVD(dims, random_state=seed).fit_transform(counts) if counts.shape[1] > 1 else counts.toarray()
     z = (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     rng = np.random.default_rng(seed)
     members = np.arange(n) if n <= pool else np.sort(rng.choice(n, pool, replace=False))

@@ -4,7 +4,7 @@ import numpy as np
 
 from misalignlab.data.loaders.fashion_mnist import make_fashion_pairs
 from misalignlab.data.loaders.fashion_noise import inject_fashion
-from misalignlab.detect.slots import fashion_schema
+from misalignlab.detect.vocabulary import builtin_vocabulary
 
 
 def test_injected_fashion_captions_match_their_truth():
@@ -13,7 +13,7 @@ def test_injected_fashion_captions_match_their_truth():
     pairs = make_fashion_pairs(images.astype(np.uint8), rng.integers(0, 10, 600))
     captions, truth = inject_fashion(pairs, wrong=0.2, incomplete=0.2, unrelated=0.2, seed=1)
     assert abs((truth["kind"] != "aligned").mean() - 0.6) < 0.06
-    schema = fashion_schema()
+    schema = builtin_vocabulary("fashion_mnist")
     for i, (cap, row) in enumerate(zip(captions, truth.itertuples(), strict=True)):
         said = {k: v[2] for k, v in schema.parse(cap).items()}
         clean = pairs.slots(i)
