@@ -69,7 +69,7 @@ def type_pairs(emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg =
     else:
         log.info("the backbone cannot embed new captions: no simulated edits, so no omission is typed")
         simulated = Simulated({}, {}, {})
-    shares = peer_shares(captions, stated, seed=cfg.seed)
+    shares = peer_shares(captions, stated, seen, seed=cfg.seed)
     pair_sim = np.einsum("nd,nd->n", image, text)
     typing = classify(stated, models, simulated, shares, pair_sim, image, text, fold, cfg)
     return TypedPairs(stated, typing, schema.source if not declared else (spec if spec in BUILTIN else schema.source), declared)
