@@ -2,7 +2,7 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
-from misalignlab.config import from_dict, to_dict, with_overrides
+from misalignlab.config import from_dict, parse_value, to_dict, with_overrides
 from misalignlab.detect.pipeline import DiagnoseCfg
 from misalignlab.pilot.config import PilotCfg
 from misalignlab.registry import Registry
@@ -81,3 +81,9 @@ def test_nested_typed_sections_take_overrides_of_their_own_fields():
         with_overrides(DiagnoseCfg(), ["embed.train.grad_clipp=1"])
     with pytest.raises(ValueError, match="embed.train: expected a section"):
         with_overrides(DiagnoseCfg(), ["embed.train=3"])
+
+
+def test_a_bracketed_list_needs_no_json_quotes():
+    assert parse_value("[scenes, fashion]") == ["scenes", "fashion"]
+    assert parse_value("[4000, 20000]") == [4000, 20000]
+    assert parse_value('["a"]') == ["a"] and parse_value("scenes") == "scenes"

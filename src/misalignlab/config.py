@@ -88,10 +88,14 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def parse_value(text: str) -> Any:
-    """A value written on the command line: JSON if it parses (numbers, lists, objects, true/false/null), else the text."""
+    """A value written on the command line: JSON if it parses (numbers, lists, objects, true/false/null),
+    a list if bracketed (``[scenes, fashion]``: items parsed the same way), else the text."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
+        inner = text.strip()
+        if inner.startswith("[") and inner.endswith("]"):
+            return [parse_value(part.strip()) for part in inner[1:-1].split(",") if part.strip()]
         return text
 
 

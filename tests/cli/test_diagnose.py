@@ -84,27 +84,24 @@ def test_diagnose_rejects_unknown_detector(hostile_folder, tmp_path):
 
 
 def test_benchmark_detect_smoke(tmp_path):
+    """The quick preset end to end on free-form scenes: member detectors once, combined per schema."""
     out, shared = tmp_path / "bench", tmp_path / "shared-cache"
-    argv = [
-        "benchmark-detect",
-        "--out",
-        str(out),
-        "--set",
-        "n=120",
-        "--set",
-        "fashion_n=0",
-        "--set",
-        "steps=3",
-        "--set",
-        "reweight_steps=2",
-        "--set",
-        f"cache={shared}",
-    ]
+    argv = ["benchmark-detect", "--out", str(out), "--set", "sets=[scenes]", "--set", "sizes=[200]"]
+    argv += ["--set", "steps=6", "--set", "backbone=scratch", "--set", f"cache={shared}"]
     assert main(argv) == 0
     assert (
         len(list(shared.glob("*/embeddings.npz"))) == 1 and not (out / "cache").exists()
-    )  # codes go to the shared cache
+    )  # one embedding, shared cache
     table = pd.read_csv(out / "benchmark_detect.csv")
-    assert set(table["detector"]) == {"similarity", "neighbourhood", "pair_loss", "slot_swap", "combined"}
-    assert np.isfinite(table["auroc"]).all()
-    assert (out / "benchmark_detect.md").read_text().startswith("| dataset |")
+    auto = table[table["schema"] == "auto"]
+    assert set(auto["detector"]) == {"similarity", "neighbourhood", "pair_loss", "combined"}
+    assert list(table.loc[table["schema"] == "declared", "detector"]) == ["combined"]
+    assert np.isfinite(table["auroc"]).all() and (abs(table["true_misaligned"].dropna() - 0.3) < 0.08).all()
+    assert (table["steps"] == 6).all() and (table["backbone"] == "scratch").all()
+    assert (out / "benchmark_detect.md").read_text().startswith("| set |")
+    assert list((out / "vocabularies").glob("declared-*.json"))  # the declared vocabulary the rows used
+
+
+def test_benchmark_detect_rejects_an_unknown_schema(tmp_path):
+    argv = ["benchmark-detect", "--out", str(tmp_path), "--schema", "no-such-vocabulary.json"]
+    assert main(argv) == 2

@@ -97,14 +97,23 @@ def benchmark_detect_cmd(
     preset: str = typer.Option(
         "quick",
         "--preset",
-        help="quick | headline | full | fashion-full (Fashion-MNIST alone, 60,000 pairs, text:minilm).",
+        help="quick (smoke test) | headline (free-form scenes and Fashion, styles a and b, 4,000 pairs, 3 seeds)"
+        " | large (style b, 20,000 pairs, 3 seeds) | templates (the fixed-template sets, 6,000 pairs, 3 seeds).",
     ),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value, e.g. n=3000."),
+    schema: Optional[list[str]] = typer.Option(
+        None,
+        "--schema",
+        help="Typing vocabularies to benchmark (repeatable): auto, declared (each set's own words), none,"
+        " a built-in name or a vocabulary file. Default: auto and declared.",
+    ),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value, e.g. seeds=1."),
 ) -> None:
-    """Plant misalignment in rendered scenes and Fashion-MNIST; score every detector and the typing."""
+    """Plant misalignment in free-form and template captions; diagnose as `diagnose` does; score it."""
     from misalignlab.workflows.detect_benchmark import BENCH_PRESETS, run_detect_benchmark
 
     cfg = with_overrides(BENCH_PRESETS.get(preset), set_ or [])
+    if schema:
+        cfg = dataclasses.replace(cfg, schemas=tuple(schema))
     with progress_bars() as progress:
         table = run_detect_benchmark(cfg, out, StageBars(progress))
     typer.echo(f"wrote {len(table)} rows to {out / 'benchmark_detect.csv'} and {out / 'benchmark_detect.md'}")

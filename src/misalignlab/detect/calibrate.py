@@ -46,16 +46,16 @@ def mixture_share(observed: np.ndarray, simulated: np.ndarray, high: bool) -> fl
     obs, sim = np.sort(observed), np.sort(simulated)
     if high:
         grid = np.quantile(sim, np.linspace(0.0, 0.9, 91))
-        ratio = (1 - np.searchsorted(obs, grid, "left") / len(obs)) / (1 - np.searchsorted(sim, grid, "left") / len(sim))
+        ratio = (1 - np.searchsorted(obs, grid, "left") / len(obs)) / (
+            1 - np.searchsorted(sim, grid, "left") / len(sim)
+        )
     else:
         grid = np.quantile(sim, np.linspace(0.1, 1.0, 91))
         ratio = (np.searchsorted(obs, grid, "right") / len(obs)) / (np.searchsorted(sim, grid, "right") / len(sim))
     return float(np.clip(np.nanmin(ratio), 0.0, 1.0))
 
 
-def odds_ratio(
-    observed: np.ndarray, simulated: np.ndarray, high: bool, max_fit: int = 50_000, seed: int = 0
-) -> Odds:
+def odds_ratio(observed: np.ndarray, simulated: np.ndarray, high: bool, max_fit: int = 50_000, seed: int = 0) -> Odds:
     """``x ↦ f_simulated(x) / f_observed(x)``, monotone in ``x`` (increasing if ``high``)."""
     rng = np.random.default_rng(seed)
     obs = observed if len(observed) <= max_fit else rng.choice(observed, max_fit, replace=False)
@@ -65,7 +65,9 @@ def odds_ratio(
     x = np.r_[obs, sim].astype(np.float64)
     y = np.r_[np.zeros(len(obs)), np.ones(len(sim))]
     w = np.r_[np.full(len(obs), 0.5 / len(obs)), np.full(len(sim), 0.5 / len(sim))]  # equal weight to each side
-    iso = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, increasing=high, out_of_bounds="clip").fit(x, y, sample_weight=w)
+    iso = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, increasing=high, out_of_bounds="clip").fit(
+        x, y, sample_weight=w
+    )
 
     def odds(q: np.ndarray) -> np.ndarray:
         p = iso.predict(np.asarray(q, dtype=np.float64))

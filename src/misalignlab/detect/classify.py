@@ -52,7 +52,9 @@ class TypingCfg:
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.min_visibility <= 1 or not 0 < self.peer_share <= 1 or not 0 < self.dropped_quantile <= 1:
-            raise ValueError(f"typing needs 0.5 <= min_visibility <= 1 and peer_share, dropped_quantile in (0, 1]: {self}")
+            raise ValueError(
+                f"typing needs 0.5 <= min_visibility <= 1 and peer_share, dropped_quantile in (0, 1]: {self}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +76,9 @@ def classify(
     image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, cfg: TypingCfg = TypingCfg(),
 ) -> Typing:  # fmt: skip
     """Type every pair (see the module docstring)."""
-    seen = [s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility]
+    seen = [
+        s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility
+    ]
     value = stated.value
     margin = {s: models.margin(s, value[:, s]) for s in seen}
     swapped = {s: _simulated_margins(models, value, s, np.random.default_rng(cfg.seed + s)) for s in seen}
@@ -132,7 +136,11 @@ def _unrelated(
         match = 1.0 / stated.n_values(s)  # a random caption states the image's value with about this chance
         log_u[rows] += np.log((1 - match) * odds + match)
         w = np.full(len(pair_sim), -np.inf)
-        w[rows] = np.log(max(share, 1e-6)) + np.log(np.maximum(odds, 1e-12)) + _swap_sim_log_odds(simulated, s, pair_sim, fold)[rows]
+        w[rows] = (
+            np.log(max(share, 1e-6))
+            + np.log(np.maximum(odds, 1e-12))
+            + _swap_sim_log_odds(simulated, s, pair_sim, fold)[rows]
+        )
         log_w.append(w)
         prior_w += share
     log_a = np.full(len(pair_sim), np.log(max(1.0 - u_share - prior_w, 0.05)))

@@ -70,14 +70,24 @@ def typing_evidence(view: PairView) -> tuple[Evidence, ...]:
     out: list[Evidence] = []
     for i in np.flatnonzero(t.kind != Kind.ALIGNED):
         top = int(np.argmax(t.contradiction[i]))
-        named = [s for s in np.argsort(-t.contradiction[i]) if t.contradiction[i, s] > 0.5 or (s == top and t.kind[i] == Kind.WRONG)]
+        named = [
+            s
+            for s in np.argsort(-t.contradiction[i])
+            if t.contradiction[i, s] > 0.5 or (s == top and t.kind[i] == Kind.WRONG)
+        ]
         for s in named:
             seen = st.value_names[s][t.likely[i, s]] if t.likely[i, s] >= 0 else None
             span = (int(st.start[i, s]), int(st.end[i, s]))
-            out.append(Evidence(int(i), "contradicted", st.slots[s], st.phrase(i, s), seen, None, float(t.contradiction[i, s]), span))
+            out.append(
+                Evidence(
+                    int(i), "contradicted", st.slots[s], st.phrase(i, s), seen, None, float(t.contradiction[i, s]), span
+                )
+            )
         for s in np.flatnonzero(t.missing[i] > 0.5):
             seen = st.value_names[s][t.likely[i, s]] if t.likely[i, s] >= 0 else None
             out.append(Evidence(int(i), "missing", st.slots[s], None, seen, None, float(t.missing[i, s])))
         if t.better_image[i] >= 0:
-            out.append(Evidence(int(i), "better_match", other=int(t.better_image[i]), strength=float(t.probabilities[i, 3])))
+            out.append(
+                Evidence(int(i), "better_match", other=int(t.better_image[i]), strength=float(t.probabilities[i, 3]))
+            )
     return tuple(out)

@@ -64,7 +64,11 @@ def evidence_columns(
     cols = {c: np.full(n, "", dtype=object) for c in names}
     for e in evidence:
         if e.kind == "contradicted" and not cols["slot"][e.pair]:
-            cols["slot"][e.pair], cols["stated"][e.pair], cols["likely"][e.pair] = e.slot or "", e.said or "", e.seen or ""
+            cols["slot"][e.pair], cols["stated"][e.pair], cols["likely"][e.pair] = (
+                e.slot or "",
+                e.said or "",
+                e.seen or "",
+            )
             if captions is not None and e.span is not None and e.seen:
                 a, b = e.span
                 cols["suggested_fix"][e.pair] = captions[e.pair][:a] + e.seen + captions[e.pair][b:]

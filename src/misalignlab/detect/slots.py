@@ -50,4 +50,3 @@ class SlotSchema:
             if slot not in out:
                 out[slot] = (m.start(), m.end(), self.words[slot][m.group()])
         return out
-

@@ -63,7 +63,9 @@ def type_pairs(emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg =
     if not declared:
         stated = merge_synonyms(stated, image, fold)
     models = fit_slot_models(stated, image, text, fold, seed=cfg.seed)
-    seen = [s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility]
+    seen = [
+        s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility
+    ]
     if emb.backend.can_embed_text:  # type: ignore[attr-defined]
         simulated = simulate(stated, captions, emb, models, seen, seed=cfg.seed)
     else:
@@ -72,4 +74,6 @@ def type_pairs(emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg =
     shares = peer_shares(captions, stated, seen, seed=cfg.seed)
     pair_sim = np.einsum("nd,nd->n", image, text)
     typing = classify(stated, models, simulated, shares, pair_sim, image, text, fold, cfg)
-    return TypedPairs(stated, typing, schema.source if not declared else (spec if spec in BUILTIN else schema.source), declared)
+    return TypedPairs(
+        stated, typing, schema.source if not declared else (spec if spec in BUILTIN else schema.source), declared
+    )

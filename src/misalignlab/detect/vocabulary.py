@@ -152,7 +152,12 @@ def _context_similarity(docs: list[list[str]], index: Mapping[str, int]) -> np.n
             i = index.get(toks[j])
             if i is None:
                 continue
-            for tag, tok, weight in (("L", toks[j - 1], 1.0), ("R", toks[j + 1], 1.0), ("L2", toks[j - 2], 0.5), ("R2", toks[j + 2], 0.5)):
+            for tag, tok, weight in (
+                ("L", toks[j - 1], 1.0),
+                ("R", toks[j + 1], 1.0),
+                ("L2", toks[j - 2], 0.5),
+                ("R2", toks[j + 2], 0.5),
+            ):
                 rows.append(i)
                 cols.append(features.setdefault(f"{tag}:{tok}", len(features)))
                 vals.append(weight)

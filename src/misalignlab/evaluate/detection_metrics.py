@@ -19,7 +19,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from misalignlab.kinds import KINDS
+from misalignlab.kinds import KINDS, MISALIGNED
 
 
 def auroc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -56,6 +56,17 @@ def detection_metrics(name: str, score: np.ndarray, true_kind: Sequence[str] | n
         f"detect/{name}/precision_at_rate": precision_at_rate(score, positive),
         f"detect/{name}/noise_rate": float(positive.mean()),
     }
+
+
+def kind_aurocs(name: str, score: np.ndarray, true_kind: Sequence[str] | np.ndarray) -> dict[str, float]:
+    """``detect/<name>/auroc_<kind>``: AUROC of each misaligned kind against the aligned pairs alone."""
+    true_kind = np.asarray(true_kind).astype(str)
+    score = np.asarray(score, dtype=np.float64)
+    out = {}
+    for k in MISALIGNED:
+        sel = (true_kind == k) | (true_kind == "aligned")
+        out[f"detect/{name}/auroc_{k}"] = auroc(score[sel], true_kind[sel] == k)
+    return out
 
 
 def type_metrics(pred: Sequence[str] | np.ndarray, true: Sequence[str] | np.ndarray) -> dict[str, float]:

@@ -177,6 +177,14 @@ class FashionPairs:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, keep: np.ndarray) -> FashionPairs:
+        """The pairs at positions ``keep`` (an index array), in that order, with the same thresholds."""
+        keep = np.asarray(keep)
+        captions = tuple(self.captions[i] for i in keep.tolist())
+        return FashionPairs(
+            self.images[keep], self.labels[keep], self.tone[keep], self.size[keep], captions, self.thresholds
+        )
+
     def slots(self, i: int) -> dict[str, str]:
         """Ground-truth words of pair ``i``: ``{"tone": "dark", "size": "large", "class": "sandal"}``."""
         return {
