@@ -15,7 +15,7 @@ phrases that fill it and their value. It comes from one of two places:
   words or numbers, :mod:`misalignlab.detect.words`) that occur in the same contexts (cosine of
   their left and right neighbour counts) and never in the same caption (one caption states one value
   of a slot) are grouped by average-linkage clustering, the co-occurring pairs kept apart. Each word
-  is its own value: synonyms are told apart by what the images show (:mod:`misalignlab.detect.word_evidence`).
+  is its own value: synonyms are grouped by what the images show (:func:`misalignlab.detect.stated.merge_synonyms`).
   Slots of filler words ("note"/"log") may form; the typing ignores a slot whose words the model
   cannot tell apart in the images.
 
