@@ -52,7 +52,9 @@ class TypingCfg:
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.min_visibility <= 1 or not 0 < self.peer_share <= 1 or not 0 < self.dropped_quantile <= 1:
-            raise ValueError(f"typing needs 0.5 <= min_visibility <= 1 and peer_share, dropped_quantile in (0, 1]: {self}")
+            raise ValueError(
+                f"typing needs 0.5 <= min_visibility <= 1 and peer_share, dropped_quantile in (0, 1]: {self}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,13 +74,17 @@ class Typing:
 def classify(
     stated: Stated, models: SlotModels, simulated: Simulated, shares: np.ndarray, pair_sim: np.ndarray,
     image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, cfg: TypingCfg = TypingCfg(),
+    image_group: np.ndarray | None = None,
 ) -> Typing:  # fmt: skip
-    """Type every pair (see the module docstring)."""
-    seen = [s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility]
+    """Type every pair (see the module docstring). ``image_group``: (N,) code of each pair's image (None: every
+    pair its own), so that neither the unrelated null nor a better match pairs a caption with its own image."""
+    seen = [
+        s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility
+    ]
     value = stated.value
     margin = {s: models.margin(s, value[:, s]) for s in seen}
     swapped = {s: _simulated_margins(models, value, s, np.random.default_rng(cfg.seed + s)) for s in seen}
-    u_odds, u_share = unrelated_odds(pair_sim, image_emb, text_emb, fold, seed=cfg.seed)
+    u_odds, u_share = unrelated_odds(pair_sim, image_emb, text_emb, fold, seed=cfg.seed, image_group=image_group)
     p_u = _unrelated(stated, margin, swapped, simulated, pair_sim, fold, u_odds, u_share, seen)
     contradiction = np.zeros(stated.said.shape, dtype=np.float32)
     for s in seen:  # wrong: calibrated among the pairs not likely unrelated
@@ -101,7 +107,7 @@ def classify(
             have = np.isfinite(models.logp[s]).all(axis=1)
             likely[have, s] = np.argmax(models.logp[s][have], axis=1)
     rates = {k: float(probs[:, j].mean()) for j, k in enumerate(KINDS)}
-    better = _better_images(kind, image_emb, text_emb, fold)
+    better = _better_images(kind, image_emb, text_emb, fold, image_group)
     return Typing(kind, probs.astype(np.float32), contradiction, missing, likely, better, models.visibility, rates)
 
 
@@ -132,7 +138,11 @@ def _unrelated(
         match = 1.0 / stated.n_values(s)  # a random caption states the image's value with about this chance
         log_u[rows] += np.log((1 - match) * odds + match)
         w = np.full(len(pair_sim), -np.inf)
-        w[rows] = np.log(max(share, 1e-6)) + np.log(np.maximum(odds, 1e-12)) + _swap_sim_log_odds(simulated, s, pair_sim, fold)[rows]
+        w[rows] = (
+            np.log(max(share, 1e-6))
+            + np.log(np.maximum(odds, 1e-12))
+            + _swap_sim_log_odds(simulated, s, pair_sim, fold)[rows]
+        )
         log_w.append(w)
         prior_w += share
     log_a = np.full(len(pair_sim), np.log(max(1.0 - u_share - prior_w, 0.05)))
@@ -169,8 +179,15 @@ def _missing(
     return out
 
 
-def _better_images(kind: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """For unrelated pairs, the image of the same fold that matches the caption best (top-1), −1 elsewhere."""
+def _better_images(
+    kind: np.ndarray,
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    fold: np.ndarray,
+    image_group: np.ndarray | None = None,
+) -> np.ndarray:
+    """For unrelated pairs, a pair of the same fold whose image matches the caption best (top-1), −1
+    elsewhere. Never the pair's own image: with ``image_group`` codes (captions sharing an image), no pair of it."""
     better = np.full(len(kind), -1, dtype=np.int64)
     for k in np.unique(fold):
         idx = np.flatnonzero(fold == k)
@@ -178,6 +195,8 @@ def _better_images(kind: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray
         if sel.size and len(idx) > 1:
             pos = np.full(len(kind), -1, dtype=np.int64)
             pos[idx] = np.arange(len(idx))
-            _, nb = topk_cosine(text_emb[sel], image_emb[idx], 1, self_index=pos[sel])
-            better[sel] = idx[nb[:, 0]]
+            groups = None if image_group is None else (image_group[sel], image_group[idx])
+            sims, nb = topk_cosine(text_emb[sel], image_emb[idx], 1, self_index=pos[sel], groups=groups)
+            found = np.isfinite(sims[:, 0])  # false where every image of the fold is the pair's own
+            better[sel[found]] = idx[nb[found, 0]]
     return better

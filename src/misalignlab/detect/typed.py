@@ -53,8 +53,12 @@ def read_vocabulary(spec: str, captions: Sequence[str]) -> tuple[SlotSchema | No
     return load_vocabulary(path), True
 
 
-def type_pairs(emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg = TypingCfg()) -> TypedPairs | None:
-    """Type every pair of ``emb`` (a :class:`~misalignlab.detect.crossfit.PairEmbeddings`); None without slots."""
+def type_pairs(
+    emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg = TypingCfg(), image_group: np.ndarray | None = None
+) -> TypedPairs | None:
+    """Type every pair of ``emb`` (a :class:`~misalignlab.detect.crossfit.PairEmbeddings`); None without slots.
+    ``image_group``: (N,) code of each pair's image (:func:`~misalignlab.detect.base.image_groups`); None: one
+    image per pair."""
     schema, declared = read_vocabulary(spec, captions)
     if schema is None or not schema.slots:
         return None
@@ -63,7 +67,9 @@ def type_pairs(emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg =
     if not declared:
         stated = merge_synonyms(stated, image, fold)
     models = fit_slot_models(stated, image, text, fold, seed=cfg.seed)
-    seen = [s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility]
+    seen = [
+        s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility
+    ]
     if emb.backend.can_embed_text:  # type: ignore[attr-defined]
         simulated = simulate(stated, captions, emb, models, seen, seed=cfg.seed)
     else:
@@ -71,5 +77,7 @@ def type_pairs(emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg =
         simulated = Simulated({}, {}, {})
     shares = peer_shares(captions, stated, seen, seed=cfg.seed)
     pair_sim = np.einsum("nd,nd->n", image, text)
-    typing = classify(stated, models, simulated, shares, pair_sim, image, text, fold, cfg)
-    return TypedPairs(stated, typing, schema.source if not declared else (spec if spec in BUILTIN else schema.source), declared)
+    typing = classify(stated, models, simulated, shares, pair_sim, image, text, fold, cfg, image_group)
+    return TypedPairs(
+        stated, typing, schema.source if not declared else (spec if spec in BUILTIN else schema.source), declared
+    )
