@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from misalignlab.detect.calibrate import auc, mixture_share, odds_ratio, unrelated_odds
+from misalignlab.detect.calibrate import auc, mixture_share, odds_ratio, shuffled_similarity, unrelated_odds
 
-from .conftest import planted_view
+from .conftest import one_hot_images, planted_view
 
 
 def test_auc_matches_pair_counting():
@@ -49,3 +49,13 @@ def test_clean_data_has_no_unrelated_pairs():
     sim = np.einsum("nd,nd->n", view.image_emb, view.text_emb)
     odds, share = unrelated_odds(sim, view.image_emb, view.text_emb, view.fold)
     assert (share * odds < 0.5).all()
+
+
+def test_the_unrelated_null_pairs_no_caption_with_another_caption_of_its_image():
+    view = one_hot_images()  # 20 images × 5 captions: a caption's cosine is 1 with its own image, 0 with the others
+    idx, group = np.arange(len(view)), view.image_groups()
+    null = shuffled_similarity(view.image_emb, view.text_emb, idx, 20, np.random.default_rng(0), group)
+    assert len(null) > 0.9 * 20 * len(view) and (null == 0).all()  # every null pair is truly mismatched
+    # keyed by pair alone, about 4 in 99 draws give a caption of the same image: a matched pair counted as unrelated
+    blind = shuffled_similarity(view.image_emb, view.text_emb, idx, 20, np.random.default_rng(0))
+    assert 0.02 < (blind == 1).mean() < 0.07

@@ -20,6 +20,15 @@ def test_fold_assignment_is_seeded_balanced_and_order_free():
     assert (fold_assignment(ids, 3, seed=2) != folds).any()
 
 
+def test_fold_assignment_keeps_the_captions_of_an_image_together():
+    keys = [f"img_{j}" for j in range(400) for _ in range(5)]  # 5 captions per image
+    folds = fold_assignment(keys, 3, seed=1)
+    per_image = folds.reshape(400, 5)
+    assert (per_image == per_image[:, :1]).all()  # one fold per image
+    assert (per_image[:, 0] == fold_assignment([f"img_{j}" for j in range(400)], 3, seed=1)).all()
+    assert np.bincount(per_image[:, 0]).min() > 100  # images, not captions, are balanced over folds
+
+
 class Recorder(EmbeddingBackend):
     """Fake backend: a fold 'model' is the set of captions it trained on; codes flag leaks."""
 
@@ -61,6 +70,22 @@ def test_crossfit_scores_every_pair_with_a_model_that_never_saw_it():
     assert (emb.text_emb[:, 1] < 0.01).all()  # no code came from a model that saw its caption
 
 
+def test_crossfit_never_scores_a_pair_with_a_model_that_saw_its_image():
+    ids = [f"p{i}" for i in range(300)]
+    keys = [f"img{i // 5}" for i in range(300)]  # 60 images, 5 captions each
+    captions = [f"caption number {i}" for i in ids]
+    images = np.zeros((300, 8, 8, 3), dtype=np.uint8)
+    with BACKENDS.scoped():
+        BACKENDS.register("recorder")(Recorder)
+        emb = crossfit_embeddings(ids, images, captions, EmbedCfg(backend="recorder", folds=3), image_keys=keys)
+        with pytest.raises(ValueError, match="299 image keys for 300 pairs"):
+            crossfit_embeddings(ids, images, captions, EmbedCfg(backend="recorder", folds=3), image_keys=keys[1:])
+    assert (emb.fold == fold_assignment(keys, 3, 0)).all()
+    for i in range(300):
+        siblings = captions[5 * (i // 5) : 5 * (i // 5) + 5]  # the captions of pair i's image
+        assert not any(c in Recorder.seen[int(emb.fold[i])] for c in siblings)  # its model saw none of them
+
+
 def test_scratch_cache_hit_skips_training(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (48, 16, 16, 3), dtype=np.uint8)
@@ -80,6 +105,11 @@ def test_scratch_cache_hit_skips_training(tmp_path, monkeypatch):
         assert npz["ids"].dtype.kind == "U"
     changed = crossfit_embeddings(ids, images, captions[:-1] + ["a pink thing"], cfg, tmp_path)
     assert not changed.cache_hit and len(calls) == 2  # different captions → a new key, retrained
+    same = crossfit_embeddings(ids, images, captions, cfg, tmp_path, image_keys=ids)  # one caption per image
+    assert same.cache_hit and same.folder == first.folder and len(calls) == 2  # the key of a cache made without keys
+    shared = crossfit_embeddings(ids, images, captions, cfg, tmp_path, image_keys=[str(int(i) // 4) for i in ids])
+    assert not shared.cache_hit and shared.folder != first.folder  # other folds → a new key
+    assert (shared.fold.reshape(12, 4) == shared.fold.reshape(12, 4)[:, :1]).all()
 
 
 def test_embed_cfg_rejects_one_fold():

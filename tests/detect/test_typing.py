@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from misalignlab.detect.base import PairView
-from misalignlab.detect.classify import TypingCfg
+from misalignlab.detect.classify import TypingCfg, _better_images
 from misalignlab.detect.combined import Combined
 from misalignlab.detect.explain import evidence_columns, explanations
 from misalignlab.detect.pipeline import pair_table
@@ -13,6 +13,7 @@ from misalignlab.detect.typed import type_pairs
 from misalignlab.detect.words import FUNCTION_WORDS
 from misalignlab.evaluate.detection_metrics import type_metrics
 
+from .conftest import one_hot_images
 from .oracle import oracle_fashion
 
 
@@ -90,6 +91,17 @@ def test_unrelated_pairs_name_an_image_that_fits_better(mixed):
     un = np.flatnonzero((truth["kind"].to_numpy() == "unrelated") & (table["type"].to_numpy() == "unrelated"))
     assert len(un) >= 0.7 * (truth["kind"] == "unrelated").sum()
     assert all(table["better_match"].iat[i] for i in un)
+
+
+def test_the_better_image_of_an_unrelated_caption_is_never_its_own_image():
+    view = one_hot_images()  # pairs 5j … 5j + 4 are the captions of image j (code e_j)
+    text = view.text_emb.copy()
+    text[0] = (view.image_emb[0] + 0.9 * view.image_emb[15]) / np.sqrt(1.81)  # mostly image 0, partly image 3
+    kind = np.where(np.arange(len(view)) == 0, "unrelated", "aligned")
+    better = _better_images(kind, view.image_emb, text, view.fold, view.image_groups())
+    assert better[0] in range(15, 20) and (better[1:] == -1).all()  # image 3, the best image that is not its own
+    blind = _better_images(kind, view.image_emb, text, view.fold)
+    assert blind[0] in range(1, 5)  # without image keys: another caption of its own image
 
 
 def test_without_slots_the_combined_score_falls_back_to_its_members():

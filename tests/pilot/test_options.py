@@ -1,5 +1,7 @@
 """Pilot options on tiny inputs: which pairs a cleaning run fixes or removes, and how the plan fits the budget."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -71,6 +73,12 @@ def test_plan_fits_the_budget_with_most_seeds_at_half_the_steps():
         1,
         50,
     )  # below the minimum: one seed at min_steps (the runner cuts what overruns)
+
+
+def test_a_subset_keeps_which_captions_share_an_image():
+    keyed = replace(data(False), image_keys=("a", "a", "b", "b", "b", "c"))
+    assert keyed.subset(np.array([1, 2, 5])).image_keys == ("a", "b", "c")
+    assert data(False).subset(np.array([0, 1])).image_keys is None
 
 
 def test_heldout_split_takes_test_pairs_only_from_aligned_ones():

@@ -189,6 +189,31 @@ def test_previews_are_read_from_the_files_and_failures_show_a_reason(dataset, tm
     )
 
 
+def test_five_captions_of_an_image_make_one_card_however_their_scores_interleave():
+    keys = [f"img{i % 3}" for i in range(15)]  # rows cycle through 3 images: 5 captions each
+    score = np.linspace(0.99, 0.01, 15)  # most suspicious first, so the images interleave in the page's order
+    table = pd.DataFrame(
+        {
+            "id": [f"p{i:02d}" for i in range(15)],
+            "image_key": keys,
+            "image": [f"/data/{k}.jpg" for k in keys],
+            "caption": [f"caption {i}" for i in range(15)],
+            "score": score,
+            "type": ["wrong" if i < 4 else "aligned" for i in range(15)],
+            **{f"p_{k}": np.full(15, 0.25) for k in KINDS},
+            "quarantine": [i < 4 for i in range(15)],
+        }
+    )
+    reads: list[str] = []
+    thumb = lambda ref: reads.append(ref) or np.zeros((4, 4, 3), np.uint8)  # noqa: E731
+    data = _data(render_gallery(table, _summary(table), thumbnail=thumb, cap=10))
+    assert [e["key"] for e in data["images"]] == ["img0", "img1", "img2"] and all(e["n"] == 5 for e in data["images"])
+    assert sorted(reads) == ["/data/img0.jpg", "/data/img1.jpg", "/data/img2.jpg"]  # each image read once
+    by_id = table.set_index("id")["image_key"]
+    assert len(data["pairs"]) == 10  # the cap counts captions; every image still says it has 5
+    assert all(data["images"][p["img"]]["key"] == by_id[p["id"]] for p in data["pairs"])
+
+
 def test_plots_and_slot_profile(dataset, tmp_path):
     table = dataset[0]
     paths = write_gallery_plots(table, tmp_path / "plots")

@@ -110,14 +110,14 @@ def parquet_set(folder: Path, n: int = 16) -> tuple[Path, dict[str, bool]]:
     return folder / "data.parquet", {f"q{i}#{k}": p for i, (_, ps) in enumerate(texts) for k, p in enumerate(ps)}
 
 
-def coco_set(folder: Path, n: int = 16) -> tuple[Path, dict[str, bool]]:
-    """``captions.json`` (COCO) with two annotations per image and one image that has none."""
+def coco_set(folder: Path, n: int = 16, per_image: int = 2) -> tuple[Path, dict[str, bool]]:
+    """``captions.json`` (COCO) with ``per_image`` annotations per image and one image that has none."""
     paths, annotations, truth = image_files(folder, n), [], {}
     for i in range(n):
-        texts, planted = captions(i, 2)
+        texts, planted = captions(i, per_image)
         for k, (text, p) in enumerate(zip(texts, planted)):
-            annotations.append({"id": 100 + 2 * i + k, "image_id": i, "caption": text})
-            truth[str(100 + 2 * i + k)] = p
+            annotations.append({"id": 100 + per_image * i + k, "image_id": i, "caption": text})
+            truth[str(100 + per_image * i + k)] = p
     images = [{"id": i, "file_name": paths[i]} for i in range(n)] + [{"id": 999, "file_name": paths[0]}]
     doc = {"info": {"description": "colours"}, "images": images, "annotations": annotations}
     (folder / "captions.json").write_text(json.dumps(doc), encoding="utf-8")

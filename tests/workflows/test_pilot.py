@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -242,6 +243,16 @@ def test_finished_runs_are_reused_only_for_the_same_data_and_settings(rendered):
         data.name, data.ids, data.images, ("changed", *data.captions[1:]), data.template, data.clean_captions, data.kind
     )
     assert fingerprint(other, cfg) != key
+
+
+def test_captions_sharing_images_make_another_fingerprint():
+    from misalignlab.workflows.pilot import fingerprint
+
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    data = PilotData("toy", ("p0", "p1", "p2", "p3"), images, ("a", "b", "c", "d"))
+    key = fingerprint(data, TINY)
+    assert fingerprint(replace(data, image_keys=data.ids), TINY) == key  # one caption per image, as before
+    assert fingerprint(replace(data, image_keys=("x", "x", "y", "y")), TINY) != key  # other folds, another diagnosis
 
 
 def test_cleaning_that_changes_no_caption_reuses_the_baseline_run(tmp_path):

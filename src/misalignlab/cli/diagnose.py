@@ -62,7 +62,7 @@ def diagnose_cmd(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder (default OUT/cache)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value, e.g. flag_score=0.9."),
 ) -> None:
-    """Score, type and explain every image–caption pair; write pairs.parquet, summary.json, gallery.html."""
+    """Score, type and explain every image–caption pair; write pairs.parquet, images.parquet, summary.json, gallery.html."""
     base = DiagnoseCfg(schema=schema)
     train = dataclasses.replace(base.embed.train, steps=steps)
     if embeddings is not None and backbone != "auto":
@@ -86,7 +86,12 @@ def diagnose_cmd(
         + ", ".join(f"{k} {v['count']}" for k, v in summary["types"].items())
         + f"; flagged {summary['flagged']}"
     )
-    typer.echo(f"wrote {out / 'pairs.parquet'}, {out / 'summary.json'}, {out / 'gallery.html'}")
+    images = summary["images"]
+    if images["captions_per_image"]["max"] > 1:  # several captions per image: say what it means per image
+        typer.echo(f"{images['count']} images: " + ", ".join(f"{n} {v}" for v, n in images["verdicts"].items() if n))
+    typer.echo(
+        f"wrote {out / 'pairs.parquet'}, {out / 'images.parquet'}, {out / 'summary.json'}, {out / 'gallery.html'}"
+    )
     qfile = ing.get("quarantine_file") if ing.get("quarantined") else None
     typer.echo(f"quarantined {ing['quarantined']} bad row(s)" + (f": {qfile}" if qfile else ""))
 

@@ -58,7 +58,7 @@ def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, ingest: Inges
         return PilotData.from_scenes(scenario.name, pairs), scenario
     stream = open_pairs(data, ingest, quarantine_dir=out)
     pairs = store_pairs(stream, out / "cache")  # images on disk (memmap), decoded chunk by chunk
-    return PilotData(data.name, pairs.ids, pairs.images, pairs.captions), None
+    return PilotData(data.name, pairs.ids, pairs.images, pairs.captions, image_keys=pairs.image_keys), None
 
 
 @app.command("pilot")

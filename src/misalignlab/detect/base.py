@@ -13,7 +13,7 @@ This module holds no detector; each lives in its own file and registers itself i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -71,7 +71,10 @@ class PairView:
 
     ``image_emb[i]`` and ``text_emb[i]`` come from the model of fold ``fold[i]``, which never
     trained on pair ``i``. Codes of different folds live in different spaces, so detectors that
-    compare pairs with each other do so within a fold.
+    compare pairs with each other do so within a fold. ``image_key``: pairs sharing a key are
+    captions of one image (COCO, Flickr30k), all in one fold; detectors that look for other pairs
+    agreeing or disagreeing with pair ``i`` leave out the other captions of its image, which agree
+    with it trivially. None: every pair has its own image.
     """
 
     pair_id: np.ndarray  # (N,) str
@@ -79,6 +82,7 @@ class PairView:
     text_emb: np.ndarray  # (N, D) float32, unit norm
     fold: np.ndarray  # (N,) int
     typed: TypedPairs | None = None
+    image_key: np.ndarray | None = None  # (N,) str; None: the pair ids (one caption per image)
 
     def __len__(self) -> int:
         return len(self.pair_id)
@@ -89,6 +93,10 @@ class PairView:
     def fold_groups(self) -> list[np.ndarray]:
         """Indices of the pairs of each fold, in fold order."""
         return [np.flatnonzero(self.fold == k) for k in np.unique(self.fold)]
+
+    def image_groups(self) -> np.ndarray:
+        """(N,) int64 code of each pair's image: equal for the captions of one image."""
+        return np.arange(len(self), dtype=np.int64) if self.image_key is None else image_groups(self.image_key)
 
 
 class Detector(ABC):
@@ -107,6 +115,12 @@ class Detector(ABC):
 
 
 DETECTORS: Registry[type[Detector]] = Registry("detector")
+
+
+def image_groups(keys: Sequence[str] | np.ndarray) -> np.ndarray:
+    """(N,) int64 codes of image keys: equal keys, equal codes (cheap to compare in bulk)."""
+    keys = np.asarray(keys, dtype=str)
+    return np.unique(keys, return_inverse=True)[1].reshape(len(keys)).astype(np.int64)
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -76,28 +76,37 @@ def odds_ratio(observed: np.ndarray, simulated: np.ndarray, high: bool, max_fit:
     return odds
 
 
-def shuffled_similarity(image_emb: np.ndarray, text_emb: np.ndarray, idx: np.ndarray, draws: int, rng) -> np.ndarray:
-    """Similarities of images in ``idx`` with captions of other pairs in ``idx`` (``draws`` shuffles)."""
+def shuffled_similarity(
+    image_emb: np.ndarray, text_emb: np.ndarray, idx: np.ndarray, draws: int, rng, image_group: np.ndarray | None = None
+) -> np.ndarray:
+    """Similarities of images in ``idx`` with captions of other images in ``idx`` (``draws`` shuffles).
+
+    ``image_group``: (N,) code of each pair's image (None: every pair its own). A caption drawn from another
+    pair of the same image describes that image, so it is no unrelated pair and stays out of the null.
+    """
+    own = np.arange(len(idx)) if image_group is None else image_group[idx]
     out = []
     for _ in range(draws):
         perm = rng.permutation(len(idx))
-        keep = perm != np.arange(len(idx))
+        keep = own[perm] != own
         out.append(np.einsum("nd,nd->n", image_emb[idx[keep]], text_emb[idx[perm[keep]]]))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
 def unrelated_odds(
-    pair_sim: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, draws: int = 5, seed: int = 0
-) -> tuple[np.ndarray, float]:
+    pair_sim: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, draws: int = 5, seed: int = 0,
+    image_group: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:  # fmt: skip
     """Per pair ``f_unrelated(sim) / f_observed(sim)`` within its fold (similarities of different folds
-    live in different spaces), and the share π of unrelated pairs: ((N,) float64, float)."""
+    live in different spaces), and the share π of unrelated pairs: ((N,) float64, float). ``image_group``:
+    (N,) code of each pair's image, so that the null pairs no caption with its own image."""
     rng = np.random.default_rng(seed)
     odds, share = np.zeros(len(pair_sim)), 0.0
     for k in np.unique(fold):
         idx = np.flatnonzero(fold == k)
         if len(idx) < 3:
             continue
-        null = shuffled_similarity(image_emb, text_emb, idx, draws, rng)
+        null = shuffled_similarity(image_emb, text_emb, idx, draws, rng, image_group)
         odds[idx] = odds_ratio(pair_sim[idx], null, high=False, seed=seed)(pair_sim[idx])
         share += mixture_share(pair_sim[idx], null, high=False) * len(idx) / len(pair_sim)
     return odds, share

@@ -74,15 +74,17 @@ class Typing:
 def classify(
     stated: Stated, models: SlotModels, simulated: Simulated, shares: np.ndarray, pair_sim: np.ndarray,
     image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray, cfg: TypingCfg = TypingCfg(),
+    image_group: np.ndarray | None = None,
 ) -> Typing:  # fmt: skip
-    """Type every pair (see the module docstring)."""
+    """Type every pair (see the module docstring). ``image_group``: (N,) code of each pair's image (None: every
+    pair its own), so that neither the unrelated null nor a better match pairs a caption with its own image."""
     seen = [
         s for s in range(len(stated.slots)) if models.logp[s] is not None and models.visibility[s] >= cfg.min_visibility
     ]
     value = stated.value
     margin = {s: models.margin(s, value[:, s]) for s in seen}
     swapped = {s: _simulated_margins(models, value, s, np.random.default_rng(cfg.seed + s)) for s in seen}
-    u_odds, u_share = unrelated_odds(pair_sim, image_emb, text_emb, fold, seed=cfg.seed)
+    u_odds, u_share = unrelated_odds(pair_sim, image_emb, text_emb, fold, seed=cfg.seed, image_group=image_group)
     p_u = _unrelated(stated, margin, swapped, simulated, pair_sim, fold, u_odds, u_share, seen)
     contradiction = np.zeros(stated.said.shape, dtype=np.float32)
     for s in seen:  # wrong: calibrated among the pairs not likely unrelated
@@ -105,7 +107,7 @@ def classify(
             have = np.isfinite(models.logp[s]).all(axis=1)
             likely[have, s] = np.argmax(models.logp[s][have], axis=1)
     rates = {k: float(probs[:, j].mean()) for j, k in enumerate(KINDS)}
-    better = _better_images(kind, image_emb, text_emb, fold)
+    better = _better_images(kind, image_emb, text_emb, fold, image_group)
     return Typing(kind, probs.astype(np.float32), contradiction, missing, likely, better, models.visibility, rates)
 
 
@@ -177,8 +179,15 @@ def _missing(
     return out
 
 
-def _better_images(kind: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """For unrelated pairs, the image of the same fold that matches the caption best (top-1), −1 elsewhere."""
+def _better_images(
+    kind: np.ndarray,
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    fold: np.ndarray,
+    image_group: np.ndarray | None = None,
+) -> np.ndarray:
+    """For unrelated pairs, a pair of the same fold whose image matches the caption best (top-1), −1
+    elsewhere. Never the pair's own image: with ``image_group`` codes (captions sharing an image), no pair of it."""
     better = np.full(len(kind), -1, dtype=np.int64)
     for k in np.unique(fold):
         idx = np.flatnonzero(fold == k)
@@ -186,6 +195,8 @@ def _better_images(kind: np.ndarray, image_emb: np.ndarray, text_emb: np.ndarray
         if sel.size and len(idx) > 1:
             pos = np.full(len(kind), -1, dtype=np.int64)
             pos[idx] = np.arange(len(idx))
-            _, nb = topk_cosine(text_emb[sel], image_emb[idx], 1, self_index=pos[sel])
-            better[sel] = idx[nb[:, 0]]
+            groups = None if image_group is None else (image_group[sel], image_group[idx])
+            sims, nb = topk_cosine(text_emb[sel], image_emb[idx], 1, self_index=pos[sel], groups=groups)
+            found = np.isfinite(sims[:, 0])  # false where every image of the fold is the pair's own
+            better[sel[found]] = idx[nb[found, 0]]
     return better

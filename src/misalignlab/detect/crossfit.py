@@ -2,8 +2,12 @@
 
 A detector must not score a pair with a model that trained on it: a model memorises its training
 captions, misaligned ones included, so their similarity looks fine. :func:`crossfit_embeddings`
-therefore splits the pairs into ``K`` folds by a seeded hash of each pair id (stable when rows are
-reordered or added) and, for every fold ``k``, trains on the other folds and embeds fold ``k``.
+therefore splits the pairs into ``K`` folds by a seeded hash of each pair's image key (stable when
+rows are reordered or added) and, for every fold ``k``, trains on the other folds and embeds fold
+``k``. The key is the pair id unless several captions share an image (COCO, Flickr30k): then all
+captions of one image land in one fold, since a model that trained on an image with its other
+captions has seen that image, and codes of one image compared across folds would live in
+different spaces.
 
 Backends (:mod:`misalignlab.detect.backends`) say how a model is obtained and used. A pretrained
 image–text model (``hf``) has ``crossfit = False``: one model that saw none of the data; every
@@ -15,10 +19,11 @@ stored images. A ``precomputed`` backend's codes are looked up by pair id: nothi
 
 Cache: ``<cache_dir>/<key>/`` holds ``embeddings.npz`` (written atomically, read with
 ``allow_pickle=False``) and the backend's saved models; ``key`` hashes pair ids, captions, image
-bytes, the config and which images the backend saw (the store, or the originals at a size), so a
-second run on the same data loads everything and trains nothing. A damaged ``embeddings.npz``
-(truncated, overwritten, empty, or arrays that do not fit the pairs) is named in a warning,
-removed and rebuilt from the fold parts and models, themselves checked (:mod:`.folds`).
+bytes, the config, which images the backend saw (the store, or the originals at a size) and the
+image keys where they are not the pair ids, so a second run on the same data loads everything and
+trains nothing. A damaged ``embeddings.npz`` (truncated, overwritten, empty, or arrays that do not
+fit the pairs) is named in a warning, removed and rebuilt from the fold parts and models,
+themselves checked (:mod:`.folds`).
 """
 
 from __future__ import annotations
@@ -48,12 +53,19 @@ CACHE_FORMAT = "misalignlab.detect.crossfit/3"  # 2: typed EmbedCfg; 3: sealed f
 EMBEDDING_ARRAYS = ("ids", "image_emb", "text_emb", "fold")
 
 
-def fold_assignment(ids: Sequence[str], folds: int, seed: int = 0) -> np.ndarray:
-    """Fold of every pair from a seeded hash of its id: (N,) int64 in ``[0, folds)``."""
-    out = np.empty(len(ids), dtype=np.int64)
-    for i, pid in enumerate(ids):
-        digest = hashlib.blake2b(f"{seed}\x00{pid}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        out[i] = int.from_bytes(digest, "little") % folds
+def fold_assignment(keys: Sequence[str], folds: int, seed: int = 0) -> np.ndarray:
+    """Fold of every pair from a seeded hash of its key: (N,) int64 in ``[0, folds)``.
+
+    Pass each pair's image key to keep the captions of one image in one fold (equal keys, equal
+    folds), or the pair ids when every pair has its own image.
+    """
+    out = np.empty(len(keys), dtype=np.int64)
+    folds_of: dict[str, int] = {}  # an image's captions hash once
+    for i, key in enumerate(keys):
+        if key not in folds_of:
+            digest = hashlib.blake2b(f"{seed}\x00{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+            folds_of[key] = int.from_bytes(digest, "little") % folds
+        out[i] = folds_of[key]
     return out
 
 
@@ -64,15 +76,20 @@ def cache_key(
     cfg: EmbedCfg,
     fingerprint: str = "",
     image_source: str = "",
+    image_keys: Sequence[str] | None = None,
 ) -> str:
-    """Hash of pair ids, captions, image bytes, the config, the backend's fingerprint and ``image_source``
-    (what the backend's images were read from, when not the store) (hex, 24 characters)."""
+    """Hash of pair ids, captions, image bytes, the config, the backend's fingerprint, ``image_source``
+    (what the backend's images were read from, when not the store) and ``image_keys`` (only where
+    they are not the pair ids: the folds depend on them) (hex, 24 characters)."""
     h = hashlib.blake2b(digest_size=12)
     h.update(json.dumps({"format": CACHE_FORMAT, "cfg": to_dict(cfg)}, sort_keys=True).encode())
     if fingerprint:  # only pretrained backends have one; scratch keys stay as they were
         h.update(b"fingerprint\x00" + fingerprint.encode())
     if image_source:
         h.update(b"images\x00" + image_source.encode())
+    if image_keys is not None:  # one caption per image: keys stay as they were
+        h.update(b"image_keys\x00")
+        update_text_hash(h, ids, image_keys)
     update_text_hash(h, ids, captions)
     h.update(str(images.shape).encode())
     update_hash(h, images)  # slice by slice: a memmap store is never copied whole
@@ -104,8 +121,9 @@ def crossfit_embeddings(
     cache_dir: Path | None = None,
     on_fold: Callable[[int, int], None] | None = None,
     originals: ImageSource | None = None,
+    image_keys: Sequence[str] | None = None,
 ) -> PairEmbeddings:
-    """Codes of every pair from a model that never trained on it; cached under ``cache_dir``.
+    """Codes of every pair from a model that never trained on it, nor on its image; cached under ``cache_dir``.
 
     Parameters
     ----------
@@ -120,9 +138,12 @@ def crossfit_embeddings(
     originals : ImageSource, optional
         Where the pairs' original files can be re-read, for a backend that wants them at its own
         size (the stored ``images`` stand in for any that cannot be read).
+    image_keys : sequence of str, optional
+        (N,) pairs sharing a key are captions of one image and share a fold; None: the pair ids.
     """
     if len(set(ids)) != len(ids):
         raise ValueError("pair ids must be unique")
+    keys = shared_image_keys(ids, image_keys)
     backend = BACKENDS.get(cfg.backend)(cfg, int(images.shape[1]))
     n = len(ids)
     if backend.precomputed:  # looked up, not computed: nothing to cross-fit or cache
@@ -131,9 +152,10 @@ def crossfit_embeddings(
             np.asarray(ids, dtype=str), unit(image_emb), unit(text_emb), np.zeros(n, np.int64), backend
         )
     seen, source = _backend_images(backend, images, originals)
-    key = cache_key(ids, captions, images, cfg, backend.fingerprint(), source) if cache_dir is not None else ""
+    key = cache_key(ids, captions, images, cfg, backend.fingerprint(), source, keys) if cache_dir is not None else ""
     folder = Path(cache_dir) / key if cache_dir is not None else None
-    fold = fold_assignment(ids, cfg.folds, cfg.seed) if backend.crossfit else np.zeros(n, dtype=np.int64)
+    by = ids if keys is None else keys
+    fold = fold_assignment(by, cfg.folds, cfg.seed) if backend.crossfit else np.zeros(n, dtype=np.int64)
     n_models = cfg.folds if backend.crossfit else 1
     if folder is not None and (folder / "embeddings.npz").is_file() and backend.load(folder / "models"):
         if all(backend.has_fold(k) for k in range(n_models)):
@@ -155,6 +177,17 @@ def crossfit_embeddings(
         np.savez(buf, ids=out.ids, image_emb=image_emb, text_emb=text_emb, fold=fold)
         atomic_write_bytes(folder / "embeddings.npz", buf.getvalue())  # written last: marks a complete cache
     return out
+
+
+def shared_image_keys(ids: Sequence[str], image_keys: Sequence[str] | None) -> list[str] | None:
+    """``image_keys`` as a list where some pairs share an image, or None where every key is its pair's
+    id (or none was given): then folds and cache keys are exactly those of one caption per image."""
+    if image_keys is None:
+        return None
+    keys = [str(k) for k in image_keys]
+    if len(keys) != len(ids):
+        raise ValueError(f"{len(keys)} image keys for {len(ids)} pairs")
+    return None if keys == list(ids) else keys
 
 
 def _backend_images(backend: EmbeddingBackend, images: np.ndarray, originals: ImageSource | None) -> tuple[Any, str]:

@@ -10,7 +10,9 @@ a block), at temperature ``tau``:
 and the score is ``1 − exp(−loss_i)`` ∈ [0, 1] (one minus the geometric mean of the two softmax
 probabilities of the right partner). A two-component Gaussian mixture on the losses (as in NCR)
 gives the small-loss threshold reported in ``info`` (``clean_share``: the share of pairs it calls
-clean); the score itself stays continuous.
+clean); the score itself stays continuous. A pair is never its own negative, nor is another caption
+of its image (:attr:`~misalignlab.detect.base.PairView.image_key`): that caption describes the same
+image and would count as a confusable rival.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class PairLoss(Detector):
         rng = np.random.default_rng(self.seed)
         out = np.zeros(len(view), dtype=np.float32)
         pos = cosine_rows(view.image_emb, view.text_emb) / self.tau  # (N,)
+        image = view.image_groups()  # (N,) code of each pair's image
         for idx in view.fold_groups():
             if len(idx) < 2:
                 continue
@@ -50,7 +53,7 @@ class PairLoss(Detector):
                 neg = rng.choice(idx, min(self.negatives, len(idx) - 1), replace=False)  # (M,)
                 i2t = view.image_emb[part] @ view.text_emb[neg].T / self.tau  # (b, M)
                 t2i = view.text_emb[part] @ view.image_emb[neg].T / self.tau  # (b, M)
-                same = part[:, None] == neg[None, :]  # a pair is never its own negative
+                same = image[part][:, None] == image[neg][None, :]  # itself, or another caption of its image
                 i2t[same] = t2i[same] = -np.inf
                 p = pos[part][:, None]
                 ce_i = _logsumexp(np.concatenate([p, i2t], axis=1)) - pos[part]

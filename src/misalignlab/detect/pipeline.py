@@ -1,10 +1,13 @@
 """Diagnose image–caption pairs: cross-fitted codes → detectors → typing → explanations.
 
 :func:`diagnose_pairs` works on pairs (images in memory or a memmap store) and returns a
-:class:`Diagnosis` (a per-pair table and a summary). Embeddings and fold models are cached under
-the given cache folder. A pretrained backbone that wants the original files at its own size reads
-them from the optional :class:`~misalignlab.data.ingest.originals.ImageSource`; a backbone that
-cannot embed new captions (``precomputed``) gets no simulated edits, so no omission is typed.
+:class:`Diagnosis` (a per-pair table, a per-image table and a summary). Where several captions
+share an image (``image_keys``), they share a fold and no detector takes one for another's
+neighbour, negative or unrelated null; the per-image verdicts are :mod:`misalignlab.detect.images`.
+Embeddings and fold models are cached under the given cache folder. A pretrained backbone that
+wants the original files at its own size reads them from the optional
+:class:`~misalignlab.data.ingest.originals.ImageSource`; a backbone that cannot embed new captions
+(``precomputed``) gets no simulated edits, so no omission is typed.
 Reading a user's dataset and writing a run folder is the workflow's job
 (:mod:`misalignlab.workflows.diagnose`). Progress is reported through an optional
 ``progress(stage, done, total)`` callable; this module prints nothing and writes no results.
@@ -24,11 +27,12 @@ import pandas as pd
 
 from misalignlab.data.ingest.originals import ImageSource
 from misalignlab.detect.backends import EmbedCfg
-from misalignlab.detect.base import DetectionResult, PairView, build_detectors
+from misalignlab.detect.base import DetectionResult, PairView, build_detectors, image_groups
 from misalignlab.detect.classify import TypingCfg
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
-from misalignlab.detect.crossfit import PairEmbeddings, crossfit_embeddings
+from misalignlab.detect.crossfit import PairEmbeddings, crossfit_embeddings, shared_image_keys
 from misalignlab.detect.explain import evidence_columns, explanations, one_hot
+from misalignlab.detect.images import image_summary, image_table
 from misalignlab.detect.profile import estimated_rates
 from misalignlab.detect.typed import TypedPairs, type_pairs
 from misalignlab.kinds import KINDS
@@ -71,12 +75,14 @@ class DiagnoseCfg:
 
 @dataclass(frozen=True, eq=False)
 class Diagnosis:
-    """Per-pair table (id, scores, type, explanation, flag), all detector results and a summary."""
+    """Per-pair table (id, scores, type, explanation, flag), all detector results, a summary and the
+    per-image table (:func:`~misalignlab.detect.images.image_table`; one row per pair without image keys)."""
 
     table: pd.DataFrame
     results: Mapping[str, DetectionResult]
     summary: dict[str, Any]
     embeddings: PairEmbeddings
+    images: pd.DataFrame
     typed: TypedPairs | None = None
 
 
@@ -100,26 +106,31 @@ def diagnose_pairs(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
     originals: ImageSource | None = None,
+    image_keys: Sequence[str] | None = None,
 ) -> Diagnosis:
     """Diagnose pairs (ids unique; images (N, S, S, 3) uint8, in memory or a memmap read in slices).
 
     ``originals`` says where each pair's original file can be re-read, for a backbone that embeds
-    images at its own size (``hf``); without it every backbone sees ``images``.
+    images at its own size (``hf``); without it every backbone sees ``images``. ``image_keys``: (N,)
+    pairs sharing a key are captions of one image (None: the ids, one caption per image).
     """
+    keys = shared_image_keys(ids, image_keys)
+    group = None if keys is None else image_groups(keys)
     tick = progress or (lambda stage, done, total: None)
     tick("embedding", 0, cfg.embed.folds)
     on_fold = lambda k, n: tick("embedding", k + 1, n)  # noqa: E731
-    emb = crossfit_embeddings(ids, images, captions, cfg.embed, cache_dir, on_fold, originals)
+    emb = crossfit_embeddings(ids, images, captions, cfg.embed, cache_dir, on_fold, originals, keys)
     tick("typing", 0, 1)
-    typed = type_pairs(emb, captions, cfg.schema, cfg.typing)
+    typed = type_pairs(emb, captions, cfg.schema, cfg.typing, group)
     tick("typing", 1, 1)
-    view = PairView(emb.ids, emb.image_emb, emb.text_emb, emb.fold, typed)
+    view = PairView(emb.ids, emb.image_emb, emb.text_emb, emb.fold, typed, None if keys is None else np.asarray(keys))
     tick("detectors", 0, 1)
     results = score_view(view, cfg)
     tick("detectors", 1, 1)
     table = pair_table(view, results, cfg.flag_score, captions)
-    summary = summarise(table, typed, results) | {"embedding_cache_hit": emb.cache_hit}
-    return Diagnosis(table, results, summary, emb, typed)
+    images_table = image_table(table, emb.ids if keys is None else keys)
+    summary = summarise(table, typed, results, images_table) | {"embedding_cache_hit": emb.cache_hit}
+    return Diagnosis(table, results, summary, emb, images_table, typed)
 
 
 def pair_table(
@@ -144,10 +155,19 @@ def pair_table(
     return table
 
 
-def summarise(table: pd.DataFrame, typed: TypedPairs | None, results: Mapping[str, DetectionResult]) -> dict[str, Any]:
+def summarise(
+    table: pd.DataFrame,
+    typed: TypedPairs | None,
+    results: Mapping[str, DetectionResult],
+    images: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Counts by assigned type with Wilson 95 % intervals, the estimated rates (mixture proportions of the
-    typing, :func:`~misalignlab.detect.profile.estimated_rates`) and the slot profile (omitted / wrong)."""
+    typing, :func:`~misalignlab.detect.profile.estimated_rates`), the slot profile (omitted / wrong) and,
+    under ``images``, the images with their captions per image and verdicts
+    (:func:`~misalignlab.detect.images.image_summary` of ``images``; without it, one image per pair)."""
     n = len(table)
+    if images is None:
+        images = image_table(table, table["id"].astype(str))
     counts = Counter(table["type"])
     types = {}
     for k in KINDS:
@@ -169,6 +189,7 @@ def summarise(table: pd.DataFrame, typed: TypedPairs | None, results: Mapping[st
         "pairs": n,
         "flagged": int(table["quarantine"].sum()),
         "types": types,
+        "images": image_summary(images),
         "estimated": estimated_rates(table),
         "profile": {"omitted": dict(omitted.most_common()), "wrong": dict(wrong.most_common())},
         "schema": slots,

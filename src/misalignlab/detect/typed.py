@@ -53,8 +53,12 @@ def read_vocabulary(spec: str, captions: Sequence[str]) -> tuple[SlotSchema | No
     return load_vocabulary(path), True
 
 
-def type_pairs(emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg = TypingCfg()) -> TypedPairs | None:
-    """Type every pair of ``emb`` (a :class:`~misalignlab.detect.crossfit.PairEmbeddings`); None without slots."""
+def type_pairs(
+    emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg = TypingCfg(), image_group: np.ndarray | None = None
+) -> TypedPairs | None:
+    """Type every pair of ``emb`` (a :class:`~misalignlab.detect.crossfit.PairEmbeddings`); None without slots.
+    ``image_group``: (N,) code of each pair's image (:func:`~misalignlab.detect.base.image_groups`); None: one
+    image per pair."""
     schema, declared = read_vocabulary(spec, captions)
     if schema is None or not schema.slots:
         return None
@@ -73,7 +77,7 @@ def type_pairs(emb: object, captions: Sequence[str], spec: str, cfg: TypingCfg =
         simulated = Simulated({}, {}, {})
     shares = peer_shares(captions, stated, seen, seed=cfg.seed)
     pair_sim = np.einsum("nd,nd->n", image, text)
-    typing = classify(stated, models, simulated, shares, pair_sim, image, text, fold, cfg)
+    typing = classify(stated, models, simulated, shares, pair_sim, image, text, fold, cfg, image_group)
     return TypedPairs(
         stated, typing, schema.source if not declared else (spec if spec in BUILTIN else schema.source), declared
     )

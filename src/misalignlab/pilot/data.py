@@ -38,6 +38,7 @@ class PilotData:
     ``clean_captions`` (rendered data only): the caption each pair would have without planted
     misalignment; a cleaning run writes it in place of a flagged pair's caption. ``kind``: the
     true misalignment type per pair, when known (for the detector's quality in the report).
+    ``image_keys`` (user data only): pairs sharing a key are captions of one image; None: one each.
     """
 
     name: str
@@ -48,6 +49,7 @@ class PilotData:
     clean_captions: tuple[str, ...] | None = None
     kind: np.ndarray | None = None  # (N,) str
     scenes: ScenePairs | None = None
+    image_keys: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -90,6 +92,7 @@ class PilotData:
             pick(self.clean_captions),
             None if self.kind is None else self.kind[idx],
             None,
+            pick(self.image_keys),
         )
 
 

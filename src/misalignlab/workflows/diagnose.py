@@ -4,10 +4,12 @@
 rows quarantined), decodes images chunk by chunk into the memory-mapped store of
 :mod:`~misalignlab.data.ingest.image_store`, diagnoses them with
 :func:`~misalignlab.detect.pipeline.diagnose_pairs` (telling it where the original files are, for a
-pretrained backbone that embeds them at its own size) and writes ``pairs.parquet``, ``summary.json``,
-``gallery.html`` and ``plots/`` (score by type, slot profile); the gallery's previews are re-read
-from the original files through the stream (:func:`reread_thumbnails`). Decoded images, embeddings
-and fold models are cached under ``<out>/cache`` unless another cache folder is given.
+pretrained backbone that embeds them at its own size, and which pairs are captions of one image) and
+writes ``pairs.parquet``, ``images.parquet`` (one row per image, with its verdict:
+:mod:`misalignlab.detect.images`), ``summary.json``, ``gallery.html`` and ``plots/`` (score by type,
+slot profile); the gallery's previews are re-read from the original files through the stream
+(:func:`reread_thumbnails`). Decoded images, embeddings and fold models are cached under
+``<out>/cache`` unless another cache folder is given.
 """
 
 from __future__ import annotations
@@ -52,6 +54,21 @@ def with_sources(table: pd.DataFrame, pairs: StoredPairs) -> pd.DataFrame:
     return head.join(table.drop(columns="id"))
 
 
+def with_image_refs(images: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The per-image table with ``image``, the file reference of each image (that of its first caption)."""
+    refs = pairs.drop_duplicates("image_key").set_index("image_key")["image"]
+    out = images.copy()
+    out.insert(1, "image", images["image_key"].map(refs).to_numpy())
+    return out
+
+
+def write_parquet(path: Path, table: pd.DataFrame) -> None:
+    """``table`` to ``path`` atomically: a reader never sees half a file."""
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def reread_thumbnails(stream: Any, max_side: int = THUMB_SIDE, budget_s: float = 120.0) -> Thumbnail:
     """``thumbnail(ref)`` for the gallery: the original image re-read by ``stream.thumbnail`` (ingestion's
     checks), or the reason it cannot be (gone, changed, moved out of the root). After ``budget_s`` seconds of
@@ -92,14 +109,15 @@ def run_diagnosis(
     pairs = store_pairs(stream, cache, on_chunk=None if progress is None else lambda n: progress("reading", n, 0))
     originals = ImageSource.of_stream(stream, pairs.rows)  # re-read lazily, only if the backbone wants them
     if not current().is_main:  # a torchrun rank other than 0: train its share of the folds; rank 0 writes
-        crossfit_embeddings(pairs.ids, pairs.images, pairs.captions, cfg.embed, cache, originals=originals)
+        crossfit_embeddings(
+            pairs.ids, pairs.images, pairs.captions, cfg.embed, cache, originals=originals, image_keys=pairs.image_keys
+        )
         return {}
     write_run_files(out, {"data": str(stream.path), "ingest": to_dict(stream.cfg), "diagnose": to_dict(cfg)}, argv)
-    diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress, originals)
+    diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress, originals, pairs.image_keys)
     table = with_sources(diag.table, pairs)
-    buf = io.BytesIO()
-    table.to_parquet(buf, index=False)
-    atomic_write_bytes(out / "pairs.parquet", buf.getvalue())
+    write_parquet(out / "pairs.parquet", table)
+    write_parquet(out / "images.parquet", with_image_refs(diag.images, table))
     summary = diag.summary | {"ingest": stream.summary(), "config": to_dict(cfg)}
     write_json(out / "summary.json", summary)
     plots = write_gallery_plots(table, out / "plots")

@@ -25,6 +25,7 @@ from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import update_hash, update_text_hash
 from misalignlab.data.scenes.scenarios import Scenario
 from misalignlab.detect.backends import budget_embed_cfg
+from misalignlab.detect.crossfit import shared_image_keys
 from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
 from misalignlab.pilot.config import CostModel, PilotCfg
 from misalignlab.pilot.data import PilotData, heldout_split, retrieval_evaluator, scene_evaluator
@@ -60,7 +61,8 @@ def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) ->
 def _diagnose(data: PilotData, cfg: PilotCfg, detect_steps: int, out: Path, progress: Progress | None) -> Diagnosis:
     batch = min(cfg.batch_size, len(data) // 2)
     dcfg = DiagnoseCfg(budget_embed_cfg(detect_steps, batch, cfg.lr, cfg.model, cfg.data_seed, cfg.backbone))
-    return diagnose_pairs(list(data.ids), data.images, data.captions, dcfg, out / "cache", progress)
+    ids, keys = list(data.ids), data.image_keys
+    return diagnose_pairs(ids, data.images, data.captions, dcfg, out / "cache", progress, image_keys=keys)
 
 
 class _StepClock(Callback):
@@ -187,6 +189,10 @@ def fingerprint(data: PilotData, cfg: PilotCfg) -> str:
     settings = to_dict(dataclasses.replace(cfg, cost=CostModel(), budget_minutes=1.0, seeds=1, threads=1, gallery=0))
     h.update(json.dumps(settings, sort_keys=True).encode())
     update_text_hash(h, data.ids, data.captions)
+    keys = shared_image_keys(data.ids, data.image_keys)
+    if keys is not None:  # captions sharing images: other folds, so another diagnosis
+        h.update(b"image_keys\x00")
+        update_text_hash(h, data.ids, keys)
     update_hash(h, data.images)  # slice by slice: user images may be a memmap store
     return h.hexdigest()
 
