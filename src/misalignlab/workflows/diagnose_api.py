@@ -167,12 +167,14 @@ def diagnose(
     )
     out_dir = None if out is None else Path(out)
     stream = open_pairs(Path(data), ingest, quarantine_dir=out_dir)
-    call = _call_text(data, dict(out=out, backbone=backbone, embeddings=embeddings, schema=schema, image_column=image_column,
-        caption_column=caption_column, id_column=id_column, image_id_column=image_id_column, format=format, root=root,
-        image_size=image_size, steps=steps, folds=folds, detectors=detectors, overrides=overrides, cache=cache))  # fmt: skip
+    options = {"out": out, "backbone": backbone, "embeddings": embeddings, "schema": schema, "format": format}
+    options |= {"image_column": image_column, "caption_column": caption_column, "id_column": id_column}
+    options |= {"image_id_column": image_id_column, "root": root, "image_size": image_size, "steps": steps}
+    options |= {"folds": folds, "detectors": detectors, "overrides": overrides, "cache": cache}
+    call = _call_text(data, options)
     with _cache_folder(cache, out_dir) as cache_dir:
         table, summary = diagnose_stream(stream, cfg, out_dir, cache_dir, progress, [call])
-    qfile = summary["ingest"].get("quarantine_file")
+    qfile = summary.get("ingest", {}).get("quarantine_file")  # no summary: a torchrun rank other than 0
     if qfile and Path(qfile).is_file():
         records = [vars(r) for r in read_quarantine(Path(qfile))]
     else:
