@@ -1,13 +1,13 @@
 """Diagnosis commands: ``diagnose`` (score, type and explain every pair of a dataset) and
 ``benchmark-detect`` (detectors against planted misalignment with ground truth).
 
-Thin: parse options into :class:`DiagnoseCfg` / :class:`DetectBenchCfg`, call one library
-function, show rich progress and print where the outputs went.
+Thin: parse options into a config (:func:`~misalignlab.workflows.diagnose.diagnose_config`, the one
+the library call builds too; ``DetectBenchCfg``), call one library function, show rich progress and
+print where the outputs went.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -26,11 +26,10 @@ from misalignlab.cli.ingest_options import (
 )
 from misalignlab.config import with_overrides
 from misalignlab.data.ingest.stream import open_pairs
-from misalignlab.detect.backends import BACKBONE_HELP
+from misalignlab.detect.backends import BACKBONE_HELP, EmbedCfg
 from misalignlab.detect.base import parse_detector_spec
-from misalignlab.detect.pipeline import DiagnoseCfg
 from misalignlab.train.distributed import current
-from misalignlab.workflows.diagnose import run_diagnosis
+from misalignlab.workflows.diagnose import diagnose_config, run_diagnosis
 
 
 @app.command("diagnose")
@@ -49,7 +48,12 @@ def diagnose_cmd(
     fmt: str = FORMAT,
     root: Optional[Path] = ROOT,
     detector: Optional[list[str]] = typer.Option(None, "--detector", help="name[:key=value,...], repeatable."),
-    schema: str = typer.Option("auto", "--schema", help="Caption slots: auto | scenes | fashion_mnist | infer | none."),
+    schema: str = typer.Option(
+        "auto",
+        "--schema",
+        help="Caption slots: auto (inferred from the captions) | none | scenes | fashion_mnist | FILE "
+        "(a vocabulary file, JSON or TOML: slot name → values, each with optional synonyms).",
+    ),
     backbone: str = typer.Option("auto", "--backbone", help=BACKBONE_HELP),
     embeddings: Optional[Path] = typer.Option(
         None,
@@ -57,22 +61,19 @@ def diagnose_cmd(
         help="Codes computed elsewhere: an .npz with ids, image_emb (N, D), text_emb (N, D); "
         "the same as --backbone precomputed:FILE (no word-level evidence).",
     ),
-    steps: int = typer.Option(1500, "--steps", help="Training steps per fold model."),
-    folds: int = typer.Option(2, "--folds", help="Cross-fitting folds."),
+    steps: Optional[int] = typer.Option(
+        None, "--steps", help=f"Training steps per fold model (default {EmbedCfg().train.steps})."
+    ),
+    folds: Optional[int] = typer.Option(None, "--folds", help=f"Cross-fitting folds (default {EmbedCfg().folds})."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder (default OUT/cache)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value, e.g. flag_score=0.9."),
 ) -> None:
     """Score, type and explain every image–caption pair; write pairs.parquet, images.parquet, summary.json, gallery.html."""
-    base = DiagnoseCfg(schema=schema)
-    train = dataclasses.replace(base.embed.train, steps=steps)
     if embeddings is not None and backbone != "auto":
         raise typer.BadParameter("give --embeddings or --backbone, not both", param_hint="--embeddings")
     spec = f"precomputed:{embeddings}" if embeddings is not None else backbone
-    embed = dataclasses.replace(base.embed, folds=folds, train=train).with_backbone(spec)
-    cfg = dataclasses.replace(base, embed=embed)
-    if detector:
-        cfg = dataclasses.replace(cfg, detectors=parse_detector_spec(detector))
-    cfg = with_overrides(cfg, set_ or [])
+    detectors = parse_detector_spec(detector) if detector else None
+    cfg = diagnose_config(schema, spec, steps, folds, detectors, set_ or [])
     main_rank = current().is_main  # under torchrun: rank 0 writes the quarantine file and reports
     ingest = ingest_cfg(image_size, image_column, caption_column, id_column, image_id_column, fmt, root)
     stream = open_pairs(data, ingest, quarantine_dir=out if main_rank else None)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-import tomllib
 import typer
 
 from misalignlab.cli.app import app, invoked_argv
@@ -28,6 +28,11 @@ from misalignlab.detect.backends import BACKBONE_HELP
 from misalignlab.pilot import PILOT_SCENARIOS, PilotCfg, PilotTask
 from misalignlab.pilot.data import PilotData, render_builtin
 from misalignlab.workflows.pilot import run_pilot
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 
 def read_task(path: Path) -> PilotTask:

@@ -25,18 +25,23 @@ Text only: nothing here encodes or scores.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from misalignlab.detect.slots import SlotSchema
 from misalignlab.detect.words import content_words, words
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 BUILTIN_DIR = Path(__file__).with_name("vocabularies")
 BUILTIN = ("scenes", "fashion_mnist")

@@ -14,21 +14,25 @@ slot profile); the gallery's previews are re-read from the original files throug
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from misalignlab.config import to_dict
+from misalignlab.config import to_dict, with_overrides
 from misalignlab.data.ingest.image_store import StoredPairs, store_pairs
 from misalignlab.data.ingest.originals import ImageSource
 from misalignlab.data.ingest.quarantine import PairError
+from misalignlab.detect.base import DETECTORS
 from misalignlab.detect.crossfit import crossfit_embeddings
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
+from misalignlab.detect.typed import read_vocabulary
 from misalignlab.report.gallery import THUMB_SIDE, Thumbnail, write_gallery
 from misalignlab.report.gallery_plots import write_gallery_plots
 from misalignlab.runs import Progress, atomic_write_bytes, write_json, write_run_files
@@ -89,6 +93,41 @@ def reread_thumbnails(stream: Any, max_side: int = THUMB_SIDE, budget_s: float =
     return thumbnail
 
 
+def diagnose_config(
+    schema: str = "auto",
+    backbone: str = "auto",
+    steps: int | None = None,
+    folds: int | None = None,
+    detectors: Mapping[str, Mapping[str, Any]] | None = None,
+    overrides: Iterable[str] = (),
+) -> DiagnoseCfg:
+    """The :class:`DiagnoseCfg` of ``diagnose``'s options, for the command and the library call alike.
+
+    ``backbone`` is a ``--backbone`` spec (``precomputed:FILE.npz`` for codes computed elsewhere),
+    ``steps`` the training steps of a fold model and ``folds`` the cross-fitting folds (None: the
+    :class:`~misalignlab.detect.backends.EmbedCfg` defaults, the one place they are set), ``detectors`` name → keyword arguments (replacing the
+    default set), ``overrides`` dotted ``key=value`` strings (values as JSON), applied last.
+
+    Raises
+    ------
+    ValueError
+        An unknown backbone, detector or config key, a value out of range (naming it), or a schema
+        that is no built-in name and no readable vocabulary file (the file and entry named).
+    """
+    base = DiagnoseCfg(schema=schema)
+    if schema != "auto":  # a missing or malformed vocabulary file fails now, not after the fold models trained
+        read_vocabulary(schema, ())
+    train = base.embed.train if steps is None else dataclasses.replace(base.embed.train, steps=steps)
+    folds = base.embed.folds if folds is None else folds
+    embed = dataclasses.replace(base.embed, folds=folds, train=train).with_backbone(backbone)
+    cfg = dataclasses.replace(base, embed=embed)
+    if detectors:
+        for name in detectors:
+            DETECTORS.get(name)  # an unknown name fails here, listing the known ones
+        cfg = dataclasses.replace(cfg, detectors={name: dict(kwargs) for name, kwargs in detectors.items()})
+    return with_overrides(cfg, overrides)
+
+
 def run_diagnosis(
     stream: Any,
     cfg: DiagnoseCfg,
@@ -103,8 +142,25 @@ def run_diagnosis(
     Under ``torchrun`` the fold models are shared out over the ranks (:mod:`~misalignlab.detect.folds`)
     and rank 0 alone scores and writes; the other ranks return an empty dict.
     """
-    out = Path(out)
-    cache = cache_dir or out / "cache"
+    return diagnose_stream(stream, cfg, Path(out), cache_dir, progress, argv)[1]
+
+
+def diagnose_stream(
+    stream: Any,
+    cfg: DiagnoseCfg,
+    out: Path | None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    argv: list[str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The pair table (:func:`with_sources`) and the summary of an opened stream; the outputs written to ``out``.
+
+    ``out`` None writes no run folder (only the cache, so ``cache_dir`` is then required). On a
+    ``torchrun`` rank other than 0 the table is empty and the summary an empty dict.
+    """
+    if out is None and cache_dir is None:
+        raise ValueError("diagnose_stream: give out (a run folder) or cache_dir (where models and codes go)")
+    cache = cache_dir if cache_dir is not None else Path(out) / "cache"  # type: ignore[arg-type]
     # decoded images go chunk by chunk to a memmap on disk: a million pairs never sit in memory at once
     pairs = store_pairs(stream, cache, on_chunk=None if progress is None else lambda n: progress("reading", n, 0))
     originals = ImageSource.of_stream(stream, pairs.rows)  # re-read lazily, only if the backbone wants them
@@ -112,17 +168,33 @@ def run_diagnosis(
         crossfit_embeddings(
             pairs.ids, pairs.images, pairs.captions, cfg.embed, cache, originals=originals, image_keys=pairs.image_keys
         )
-        return {}
-    write_run_files(out, {"data": str(stream.path), "ingest": to_dict(stream.cfg), "diagnose": to_dict(cfg)}, argv)
+        return pd.DataFrame(), {}
+    config = {"data": str(stream.path), "ingest": to_dict(stream.cfg), "diagnose": to_dict(cfg)}
+    if out is not None:  # before the work: a failed run still says what it was asked to do
+        write_run_files(out, config, argv)
     diag = diagnose_pairs(pairs.ids, pairs.images, pairs.captions, cfg, cache, progress, originals, pairs.image_keys)
     table = with_sources(diag.table, pairs)
-    write_parquet(out / "pairs.parquet", table)
-    write_parquet(out / "images.parquet", with_image_refs(diag.images, table))
     summary = diag.summary | {"ingest": stream.summary(), "config": to_dict(cfg)}
+    if out is not None:
+        reread = reread_thumbnails(stream) if hasattr(stream, "thumbnail") else None
+        per_image = with_image_refs(diag.images, table)
+        write_outputs(out, table, per_image, summary, pairs.images, cfg.gallery, reread)
+    return table, summary
+
+
+def write_outputs(
+    out: Path,
+    table: pd.DataFrame,
+    per_image: pd.DataFrame,
+    summary: dict[str, Any],
+    images: Any,
+    gallery: int,
+    thumbnail: Thumbnail | None,
+) -> None:
+    """``pairs.parquet``, ``images.parquet``, ``summary.json``, ``plots/`` and ``gallery.html`` (at most
+    ``gallery`` pairs) in ``out``."""
+    write_parquet(out / "pairs.parquet", table)
+    write_parquet(out / "images.parquet", per_image)
     write_json(out / "summary.json", summary)
     plots = write_gallery_plots(table, out / "plots")
-    reread = reread_thumbnails(stream) if hasattr(stream, "thumbnail") else None
-    write_gallery(
-        out / "gallery.html", table, summary, images=pairs.images, thumbnail=reread, cap=cfg.gallery, plots=plots
-    )
-    return summary
+    write_gallery(out / "gallery.html", table, summary, images=images, thumbnail=thumbnail, cap=gallery, plots=plots)

@@ -77,7 +77,7 @@ def open_checked(data: bytes, cfg: ImageCfg, min_side: int | None = None) -> Ima
         raise PairError(IMAGE_TOO_LARGE, str(err)) from None
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, struct.error … on bad data
         raise PairError(IMAGE_UNREADABLE, f"cannot decode image: {type(err).__name__}: {err}") from None
-    return _to_rgb(ImageOps.exif_transpose(img))
+    return to_rgb(ImageOps.exif_transpose(img))
 
 
 def _check_pixels(img: Image.Image, cfg: ImageCfg) -> None:
@@ -88,7 +88,7 @@ def _check_pixels(img: Image.Image, cfg: ImageCfg) -> None:
         raise PairError(IMAGE_TOO_LARGE, f"{w}x{h} pixels exceeds the limit of {cfg.max_pixels}")
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
     """RGB with transparency composited over white (so a transparent logo is not a black square)."""
     if img.mode == "RGB":
         return img
