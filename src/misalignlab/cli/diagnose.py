@@ -8,6 +8,7 @@ print where the outputs went.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
