@@ -33,7 +33,7 @@ def test_tiny_preset_writes_table_plots_and_run_configs(tmp_path):
             run = json.loads((out / "runs" / name / f"seed{seed}" / "config.json").read_text())
             assert run["strategy"] == name and run["imagetext"]["train"]["seed"] == seed
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert [r["stage"] for r in rows].count("detect") == 1 and "detect/slot_swap/auroc" in rows[0]
+    assert [r["stage"] for r in rows].count("detect") == 1 and "detect/combined/auroc" in rows[0]
     evals = [r for r in rows if r["stage"] == "eval"]
     assert len(evals) == 8 and {r["n_trained"] for r in evals if r["strategy"] == "filter"} == {96}
     table = pd.read_csv(out / "table.csv")

@@ -58,7 +58,8 @@ def test_diagnose_writes_outputs_quarantines_escapes_and_reuses_cache(hostile_fo
         "score_similarity",
         "score_neighbourhood",
         "score_pair_loss",
-        "score_slot_swap",
+        "p_aligned",
+        "p_unrelated",
     } <= set(table.columns)
     assert table["score"].between(0, 1).all() and set(table["type"]) <= {"aligned", "incomplete", "wrong", "unrelated"}
     quarantine = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]

@@ -1,5 +1,7 @@
 """Cross-fitting never scores a pair with a model that saw it; the cache is reused."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,9 @@ def test_small_loss_reweighting_trains_twice_per_fold(monkeypatch):
     assert [s for s, _ in seen] == [2, 3, 2, 3]
     assert seen[0][1] is None and seen[1][1] is not None
     assert ((seen[1][1] >= 0) & (seen[1][1] <= 1)).all()
+
+
+def test_too_few_pairs_to_cross_fit_is_a_clear_error():
+    images = np.zeros((2, 32, 32, 3), dtype=np.uint8)  # two pairs, two folds: a fold model trains on at most one
+    with pytest.raises(ValueError, match="too few pairs to cross-fit: 2 pairs in 2 folds"):
+        crossfit_embeddings(["a", "b"], images, ["x", "y"], dataclasses.replace(EmbedCfg(backend="scratch"), folds=2))

@@ -53,6 +53,9 @@ CACHE_FORMAT = "misalignlab.detect.crossfit/3"  # 2: typed EmbedCfg; 3: sealed f
 EMBEDDING_ARRAYS = ("ids", "image_emb", "text_emb", "fold")
 
 
+MIN_TRAIN_PAIRS = 2  # a batch of one has no batch statistics to normalise with
+
+
 def fold_assignment(keys: Sequence[str], folds: int, seed: int = 0) -> np.ndarray:
     """Fold of every pair from a seeded hash of its key: (N,) int64 in ``[0, folds)``.
 
@@ -157,6 +160,13 @@ def crossfit_embeddings(
     by = ids if keys is None else keys
     fold = fold_assignment(by, cfg.folds, cfg.seed) if backend.crossfit else np.zeros(n, dtype=np.int64)
     n_models = cfg.folds if backend.crossfit else 1
+    if backend.crossfit:  # a fold model is trained on the other folds
+        train_sizes = [int((fold != k).sum()) for k in range(cfg.folds)]
+        if min(train_sizes) < MIN_TRAIN_PAIRS:
+            raise ValueError(
+                f"too few pairs to cross-fit: {n} pairs in {cfg.folds} folds leave a fold model "
+                f"{min(train_sizes)} pair(s) to train on (at least {MIN_TRAIN_PAIRS}); diagnose more pairs"
+            )
     if folder is not None and (folder / "embeddings.npz").is_file() and backend.load(folder / "models"):
         if all(backend.has_fold(k) for k in range(n_models)):
             check = lambda arrays: _embedding_damage(arrays, ids, fold)  # noqa: E731
