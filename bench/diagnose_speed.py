@@ -29,7 +29,7 @@ the reference and the ratio is fast ÷ plain on that subset.
 
 ``--mode end-to-end`` runs what ``misalignlab diagnose DATA --backbone text:minilm`` runs, with
 the default :class:`~misalignlab.detect.pipeline.DiagnoseCfg` (two folds of 900 steps after a
-300-step small-loss pass; the command's own ``--steps`` default is 1,500) on ``N`` pairs with
+300-step small-loss pass, as the command) on ``N`` pairs with
 unique captions, written first (untimed) as a parquet file of PNG bytes (``--layout parquet``) or
 a folder of PNG files with a CSV manifest (``--layout files``). The timed call is
 :func:`~misalignlab.workflows.diagnose.run_diagnosis` on the opened stream, into a fresh output
@@ -57,20 +57,19 @@ How each stage grows with N (read from the code; the ``growth`` column, for ``te
   text tower: at most 1,200 encodings per seen slot with two folds); the gallery (at most 1,000
   previews).
 - linear with a capped pool: the wording peers' top-k (every caption against a pool of at most
-  20,000, ``wording.py``) and the neighbourhood detector's (at most 8,192 pairs per fold). Below
+  20,000, ``wording.py``), the neighbourhood detector's (at most 8,192 pairs per fold) and the
+  better-matching image of every pair typed unrelated (``classify._better_images``: top-1 among at
+  most 50,000 images of its fold). Below
   the cap the cost per pair still grows; the extrapolation scales such a stage by
   ``M/N · min(pool(M), cap) / min(pool(N), cap)``.
-- quadratic: the better-matching image of every pair typed unrelated (``classify._better_images``:
-  top-1 over *all* images of its fold, no pool), about 10 % of N queries × N/2 candidates; its
-  ``topk_cosine`` block is (4,096, N/2) float32: 80 GB at 10 M pairs.
 
 The extrapolation is only as good as the N it starts from: at a few thousand pairs fixed
-overheads inside linear stages and call overheads of the quadratic one inflate it; take it from
+overheads inside linear stages and per-call overheads of the pooled ones inflate it; take it from
 the 100,000-pair run. At 10 M pairs the image store is 30 GB on disk (32×32); ``CaptionCache``
 keeps every distinct caption's 384-float code in a dict (over 15 GB, and as much again while it
 is saved as ``captions.npz``) and stacks a fold's training codes (5 M × 384 float32, 7.7 GB) for training; per seen slot the
-wording step holds N strings and a TF-IDF matrix. Caption encoding, the slot models and the
-better-image search dominate.
+wording step holds N strings and a TF-IDF matrix. Caption encoding and the slot models
+dominate.
 
 A GPU changes only the torch stages, and not by default: ``DiagnoseCfg`` trains the fold models
 on the CPU (``embed.train.device``), and the backends embed with CPU tensors, so a model trained
@@ -80,8 +79,7 @@ scikit-learn and Python (``topk_cosine`` uses CPU torch tensors). Several proces
 ``torchrun`` the folds are shared out over ranks (two folds: at most 2× on fold training, its
 caption encoding and embedding); everything after the embeddings runs in rank 0 alone, so its
 Python passes over captions (vocabulary, parsing, wording documents, explanations) and the slot
-models would need splitting over processes to go faster, and the better-image search a pool or an
-index to stop being quadratic.
+models would need splitting over processes to go faster.
 """
 
 from __future__ import annotations
@@ -183,7 +181,9 @@ SIMULATE = Stage("simulated edits (encode edited captions)", "fixed")
 WORDING = Stage("wording peers: documents, TF-IDF, SVD", "linear")
 PEERS = Stage("wording peers: top-k in the pool", "pool", cap=20_000)
 CLASSIFY = Stage("classify", "linear")
-BETTER_IMAGE = Stage("classify: better-matching image (top-1 over the fold)", "quadratic")
+BETTER_IMAGE = Stage(
+    "classify: better-matching image (top-1 among ≤ 50,000 of the fold)", "pool", cap=50_000, per_fold=True
+)
 TYPING_REST = Stage("typing: rest", "linear")
 DETECTORS = Stage("detectors + combined", "linear")
 NEIGHBOURS = Stage("detectors: neighbourhood top-k", "pool", cap=8192, per_fold=True)

@@ -104,6 +104,19 @@ def test_the_better_image_of_an_unrelated_caption_is_never_its_own_image():
     assert blind[0] in range(1, 5)  # without image keys: another caption of its own image
 
 
+def test_the_better_image_search_is_bounded_by_its_pool():
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(400, 8)).astype(np.float32)
+    img /= np.linalg.norm(img, axis=1, keepdims=True)
+    kind = np.where(np.arange(400) < 20, "unrelated", "aligned")
+    fold = np.zeros(400, dtype=np.int64)
+    full = _better_images(kind, img, img[::-1].copy(), fold)
+    capped = _better_images(kind, img, img[::-1].copy(), fold, pool=50)
+    assert (full[:20] == np.arange(399, 379, -1)).all()  # caption i is image 399 − i's own words
+    assert (capped[:20] >= 0).all() and len(set(capped[:20])) > 1 and (capped[:20] != np.arange(20)).all()
+    assert len(set(capped[:20]) - set(full[:20])) > 0  # found in the sample, not the whole fold
+
+
 def test_without_slots_the_combined_score_falls_back_to_its_members():
     emb, captions, truth = oracle_fashion(600, unrelated=0.2, seed=2)
     assert type_pairs(emb, captions, "none") is None

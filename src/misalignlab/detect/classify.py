@@ -107,7 +107,7 @@ def classify(
             have = np.isfinite(models.logp[s]).all(axis=1)
             likely[have, s] = np.argmax(models.logp[s][have], axis=1)
     rates = {k: float(probs[:, j].mean()) for j, k in enumerate(KINDS)}
-    better = _better_images(kind, image_emb, text_emb, fold, image_group)
+    better = _better_images(kind, image_emb, text_emb, fold, image_group, seed=cfg.seed)
     return Typing(kind, probs.astype(np.float32), contradiction, missing, likely, better, models.visibility, rates)
 
 
@@ -185,13 +185,21 @@ def _better_images(
     text_emb: np.ndarray,
     fold: np.ndarray,
     image_group: np.ndarray | None = None,
+    pool: int = 50_000,
+    seed: int = 0,
 ) -> np.ndarray:
     """For unrelated pairs, a pair of the same fold whose image matches the caption best (top-1), −1
-    elsewhere. Never the pair's own image: with ``image_group`` codes (captions sharing an image), no pair of it."""
+    elsewhere. Never the pair's own image: with ``image_group`` codes (captions sharing an image), no pair of it.
+
+    The search runs over at most ``pool`` images of the fold (a seeded sample beyond that), so its
+    cost grows linearly with N rather than as N²: the better match is then the best among those.
+    """
     better = np.full(len(kind), -1, dtype=np.int64)
+    rng = np.random.default_rng(seed)
     for k in np.unique(fold):
-        idx = np.flatnonzero(fold == k)
-        sel = idx[kind[idx] == Kind.UNRELATED]
+        in_fold = np.flatnonzero(fold == k)
+        sel = in_fold[kind[in_fold] == Kind.UNRELATED]
+        idx = in_fold if len(in_fold) <= pool else np.sort(rng.choice(in_fold, pool, replace=False))
         if sel.size and len(idx) > 1:
             pos = np.full(len(kind), -1, dtype=np.int64)
             pos[idx] = np.arange(len(idx))
