@@ -28,7 +28,7 @@ from misalignlab.config import with_overrides
 from misalignlab.data.ingest.stream import open_pairs
 from misalignlab.detect.backends import BACKBONE_HELP
 from misalignlab.detect.base import parse_detector_spec
-from misalignlab.detect.pipeline import DiagnoseCfg
+from misalignlab.detect.pipeline import DIAGNOSE_STEPS, DiagnoseCfg
 from misalignlab.train.distributed import current
 from misalignlab.workflows.diagnose import run_diagnosis
 
@@ -57,7 +57,7 @@ def diagnose_cmd(
         help="Codes computed elsewhere: an .npz with ids, image_emb (N, D), text_emb (N, D); "
         "the same as --backbone precomputed:FILE (no word-level evidence).",
     ),
-    steps: int = typer.Option(1500, "--steps", help="Training steps per fold model."),
+    steps: int = typer.Option(DIAGNOSE_STEPS, "--steps", help="Training steps per fold model."),
     folds: int = typer.Option(2, "--folds", help="Cross-fitting folds."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder (default OUT/cache)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value, e.g. flag_score=0.9."),
