@@ -66,6 +66,8 @@ def test_a_declared_vocabulary_is_checked_before_any_work(tmp_path):
     broken.write_text("{slots")
     with pytest.raises(ValueError, match="broken.json"):
         check_declared_vocabulary(PilotCfg(schema=str(broken)))
+    with pytest.raises(ValueError, match="broken.json"):  # rendered data too, before rendering
+        load_inputs(None, "default", PilotCfg(schema=str(broken)), INGEST, tmp_path)
 
 
 def test_built_in_data_starts_from_its_scenario_and_checks_scene_factors(tmp_path):

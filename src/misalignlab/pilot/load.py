@@ -79,6 +79,7 @@ def load_pilot_data(
     out = Path(out)
     if data is None or is_render_folder(Path(data)):
         cfg.task.check_scene_factors()
+        check_declared_vocabulary(cfg, nuisance=False)  # a scene's nuisance is a factor, not a slot
         if data is None:
             chosen = PILOT_SCENARIOS.get(scenario).scenario
             return render_builtin(chosen, cfg.task, cfg), chosen
@@ -113,9 +114,9 @@ def _ingest(path: Path, ingest: IngestCfg, quarantine_dir: Path, out: Path) -> P
     return PilotData(path.name, pairs.ids, pairs.images, pairs.captions)
 
 
-def check_declared_vocabulary(cfg: PilotCfg) -> None:
-    """Read a declared vocabulary (``schema`` a built-in name or a file) before any work, and check that it
-    has the task's nuisance slots; ``auto`` and ``none`` are left to the diagnosis.
+def check_declared_vocabulary(cfg: PilotCfg, nuisance: bool = True) -> None:
+    """Read a declared vocabulary (``schema`` a built-in name or a file) before any work, and (``nuisance``)
+    check that it has the task's nuisance slots; ``auto`` and ``none`` are left to the diagnosis.
 
     Raises
     ------
@@ -125,7 +126,7 @@ def check_declared_vocabulary(cfg: PilotCfg) -> None:
     if cfg.schema in ("auto", "none"):
         return
     vocabulary, _ = read_vocabulary(cfg.schema, [])
-    if vocabulary is None:
+    if vocabulary is None or not nuisance:
         return
     _, unmatched = match_slots(vocabulary, cfg.task.nuisance)
     if unmatched:
