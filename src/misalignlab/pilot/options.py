@@ -93,6 +93,7 @@ class Plan:
     step_seconds: float
     eval_seconds: float
     options: tuple[str, ...]
+    detect_step_seconds: float = 0.0  # one fold-training step of the diagnosis (0: not timed)
 
     @property
     def expected_seconds(self) -> float:
@@ -100,7 +101,13 @@ class Plan:
 
 
 def plan_runs(
-    cfg: PilotCfg, options: list[str], seconds_left: float, step_s: float, eval_s: float, detect_steps: int
+    cfg: PilotCfg,
+    options: list[str],
+    seconds_left: float,
+    step_s: float,
+    eval_s: float,
+    detect_steps: int,
+    detect_step_s: float = 0.0,
 ) -> Plan:
     """The most seeds (≥ 2) that still allow half of ``max_steps`` per run; else 2 seeds, else 1, at what fits.
 
@@ -114,4 +121,4 @@ def plan_runs(
     if not seeds:
         seeds = 2 if cfg.seeds >= 2 and steps_for(2) >= cfg.min_steps else 1
     steps = int(np.clip(steps_for(seeds), cfg.min_steps, cfg.max_steps))
-    return Plan(steps, seeds, detect_steps, step_s, eval_s, tuple(options))
+    return Plan(steps, seeds, detect_steps, step_s, eval_s, tuple(options), detect_step_s)

@@ -65,6 +65,7 @@ def report_data(result: Any, cfg: PilotCfg) -> dict[str, Any]:
             "steps": result.plan.steps,
             "seeds": result.plan.seeds,
             "detect_steps": result.plan.detect_steps,
+            "detect_step_seconds": result.plan.detect_step_seconds,
             "options": list(result.plan.options),
         },
         "evaluation": result.evaluation.to_dict(),

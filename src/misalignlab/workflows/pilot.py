@@ -1,7 +1,8 @@
 """The pilot workflow: diagnose → plan within the budget → train every option → decide → report.
 
 :func:`run_pilot` is time-boxed: it measures how fast this machine trains, spends at most
-``detect_share`` of the budget on the diagnosis's fold training, then sizes the option runs (steps,
+``detect_share`` of the budget on the diagnosis's fold training (timed with its own backend:
+:mod:`.pilot_timing`), then sizes the option runs (steps,
 seeds) to fit what is left, and skips the runs that would overrun (the report says which). The
 diagnosis is the ``diagnose`` command's with its defaults (:func:`~misalignlab.detect.pipeline.command_defaults`);
 the budget may only shorten its fold training (:func:`~misalignlab.detect.pipeline.within_budget`),
@@ -57,6 +58,7 @@ from misalignlab.strategies.fit import fit_strategy
 from misalignlab.train.pairs import LossCfg, PairTrainCfg
 from misalignlab.train.trainer import Callback, TrainCfg
 from misalignlab.workflows.export import review_table, write_review_csv
+from misalignlab.workflows.pilot_timing import detect_steps_for, diagnosis_step_seconds, needs_timing
 
 log = logging.getLogger(__name__)
 PROBE_STEPS = 30  # steps of the timing run that sizes the plan
@@ -79,21 +81,6 @@ def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) ->
 def diagnose_cfg(cfg: PilotCfg) -> DiagnoseCfg:
     """What ``misalignlab diagnose --backbone B --schema S`` runs, B and S the pilot's: no budget applied."""
     return command_defaults(cfg.backbone, cfg.schema)
-
-
-def detect_steps_for(cfg: PilotCfg, full: DiagnoseCfg, n: int, step_s: float, budget_s: float) -> int:
-    """Fold-training steps of the diagnosis that fit ``detect_share`` of the budget (at most ``cfg.detect_steps``).
-
-    The pilot's timing run stands in for a fold model's step, scaled by batch size (a step costs
-    about in proportion to its batch); every fold trains its steps plus the small-loss pass.
-    """
-    e = full.embed
-    fold_pairs = max(n * (e.folds - 1) // e.folds, 1)
-    batch_ratio = min(e.train.batch_size, fold_pairs) / max(min(cfg.batch_size, n), 1)
-    passes = e.folds * (1.0 + e.reweight_steps / e.train.steps)
-    fits = cfg.detect_share * budget_s / (passes * max(step_s * batch_ratio, 1e-9))
-    most = min(cfg.detect_steps, e.train.steps)
-    return int(np.clip(fits, min(20, most), most))
 
 
 def diagnosis_settings(full: DiagnoseCfg, used: DiagnoseCfg, diag: Diagnosis) -> dict[str, Any]:
@@ -214,7 +201,13 @@ def run_pilot(
     else:
         step_s, eval_s = saved.step_seconds, saved.eval_seconds
     full = diagnose_cfg(cfg)
-    detect_steps = saved.detect_steps if saved else detect_steps_for(cfg, full, len(data), step_s, budget)
+    if saved is not None:
+        detect_s, detect_steps = saved.detect_step_seconds, saved.detect_steps
+    else:  # the diagnosis's own backend, timed: its steps cost what its towers cost
+        tick("timing", 0, 1)
+        detect_s = diagnosis_step_seconds(data, full.embed) if needs_timing(cfg, full) else 0.0
+        detect_steps = detect_steps_for(cfg, full, detect_s, budget)
+        tick("timing", 1, 1)
     used = within_budget(full, detect_steps)
     diag = _diagnose(data, used, out, progress)
     found = diag.results["combined"]
@@ -239,7 +232,7 @@ def run_pilot(
         embrace = user_embrace(cfg, train.captions, diag.typed)
     options = option_names(cfg, embrace)
     plan = saved or plan_runs(
-        cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps
+        cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps, detect_s
     )
     write_json(plan_path, dataclasses.asdict(plan) | {"key": key})
     runs = _OptionRuns(
