@@ -95,4 +95,7 @@ def test_invalid_settings_name_themselves():
     with pytest.raises(ValueError, match="also tasks"):
         PilotTask(tasks=("shape",), nuisance=("shape",))
     with pytest.raises(ValueError, match="task.tasks"):
-        PilotTask(tasks=("rotation",))
+        PilotTask(tasks=("rotation",)).check_scene_factors()  # scene names are checked where data is rendered
+    with pytest.raises(ValueError, match="task.nuisance"):
+        PilotTask(nuisance=("tone",)).check_scene_factors()
+    PilotTask(nuisance=("tone",))  # a slot of a user's vocabulary: checked against it, not the scenes

@@ -95,3 +95,76 @@ def test_multipositive_targets_rows_sum_to_one_over_equal_groups():
     assert strat.batch_extras(
         PairSet.build(np.zeros((6, 2, 2, 3), np.uint8), ["a red gear", "a red cog", "a blue gear", "x", "y", "x"])
     )["group"].tolist() == [0, 0, 1, 2, 3, 2]
+
+
+# --- a user's captions read with a declared vocabulary (a file, as `--schema FILE` gives it) ---
+
+USER_CAPTIONS = (
+    "a crimson dress, long sleeves, on a model",
+    "a red dress on a model",
+    "a blue shirt hanging on a rail",
+    "navy shirt with long sleeves",
+    "a shirt on a rail",  # states the garment only
+    "studio photo",  # states no slot
+)
+
+
+@pytest.fixture
+def garment_vocabulary(tmp_path):
+    import json
+
+    from misalignlab.detect.vocabulary import load_vocabulary
+
+    path = tmp_path / "garments.json"
+    path.write_text(
+        json.dumps({"slots": {"colour": {"red": ["crimson"], "blue": ["navy"]}, "garment": ["dress", "shirt"]}})
+    )
+    return load_vocabulary(path)
+
+
+def _user_pairs(captions):
+    return PairSet.build(np.zeros((len(captions), 8, 8, 3), np.uint8), captions)
+
+
+def test_augment_drops_a_declared_slot_from_user_captions(garment_vocabulary):
+    out = build_strategy("augment", omit={"colour": 1.0}, vocabulary=garment_vocabulary).prepare(
+        _user_pairs(USER_CAPTIONS), seed=0
+    )
+    assert out.captions == (
+        "a dress, long sleeves, on a model",
+        "a dress on a model",
+        "a shirt hanging on a rail",
+        "shirt with long sleeves",
+        "a shirt on a rail",
+        "studio photo",
+    )
+    kept = build_strategy("augment", omit={"garment": 1.0}, vocabulary=garment_vocabulary).prepare(
+        _user_pairs(USER_CAPTIONS[:1]), seed=0
+    )
+    assert kept.captions == ("a crimson, long sleeves, on a model",)  # other slots keep their written word
+
+
+def test_augment_swaps_to_another_declared_value_and_checks_slot_names(garment_vocabulary):
+    out = build_strategy("augment", swap={"colour": 1.0}, vocabulary=garment_vocabulary).prepare(
+        _user_pairs(USER_CAPTIONS[:3]), seed=0
+    )
+    assert out.captions == (
+        "a blue dress, long sleeves, on a model",
+        "a blue dress on a model",
+        "a red shirt hanging on a rail",
+    )
+    with pytest.raises(ValueError, match="not slots of the vocabulary; valid: colour, garment"):
+        build_strategy("augment", omit={"background": 1.0}, vocabulary=garment_vocabulary)
+    assert build_strategy("augment", omit={"colour": 1.0}, vocabulary=garment_vocabulary).params()["vocabulary"] == (
+        "file:garments.json"
+    )
+
+
+def test_multipositive_groups_user_pairs_by_the_values_their_captions_state(garment_vocabulary):
+    groups = build_strategy("multipositive", vocabulary=garment_vocabulary).batch_extras(_user_pairs(USER_CAPTIONS))[
+        "group"
+    ]
+    # crimson = red: captions 0 and 1 state (red, dress); 2 and 3 state (blue, shirt), whatever else they say
+    assert groups[0] == groups[1] and groups[2] == groups[3]
+    assert len({groups[0], groups[2], groups[4], groups[5]}) == 4  # garment only, and no slot, are groups of their own
+    assert content_groups(["studio photo", "studio photo"], garment_vocabulary).tolist() == [0, 0]

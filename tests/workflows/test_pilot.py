@@ -321,3 +321,133 @@ def test_an_option_that_cannot_train_is_reported_and_the_pilot_goes_on(tmp_path,
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["skipped_runs"][0].startswith("filter/seed0 (failed: filter left 3 pairs")
     assert "Runs not done" in (tmp_path / "report.html").read_text()
+
+
+# --- what the options are scored on: a verified test set, or the proxy (which leans towards cleaning) ---
+
+
+def user_and_test(n_test: int = 24):
+    """96 rendered pairs handed over as user data, and ``n_test`` fresh ones with their true captions (verified)."""
+    chosen = PILOT_SCENARIOS.get("perturb-task")
+    cfg = replace(chosen.config(TINY), adapt=("filter", "reweight"))
+    scenes = render_builtin(chosen.scenario, cfg.task, cfg)
+    fresh = render_builtin(chosen.scenario, cfg.task, replace(cfg, n_train=n_test, data_seed=7))
+    user = PilotData("user-data", scenes.ids, scenes.images, scenes.captions)
+    verified = PilotData("test:checked.csv", tuple(f"t{i}" for i in fresh.ids), fresh.images, fresh.clean_captions)
+    return user, verified, cfg
+
+
+def test_a_verified_test_set_scores_every_option_and_its_captions_decide_the_scores(tmp_path):
+    from misalignlab.pilot.data import VERIFIED
+
+    user, verified, cfg = user_and_test()
+    result = run_pilot(user, cfg, tmp_path, test=verified)
+    assert result.evaluation.kind == VERIFIED and result.evaluation.pairs == 24
+    assert {r["n_trained"] for r in result.runs if r["option"] == "baseline"} == {96}  # nothing held out
+    for r in result.runs:  # every option scored on the 24 verified pairs
+        assert (24 * r["id/image_to_text_R@1"]) == pytest.approx(round(24 * r["id/image_to_text_R@1"]))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["evaluation"] == {
+        "kind": "verified test set",
+        "pairs": 24,
+        "source": "test:checked.csv",
+        "left_out": 0,
+        "caveat": "",
+    }
+    assert "proxy" not in (tmp_path / "report.md").read_text()
+    # the same images with other captions (a person verified something else): the same models score otherwise
+    caps = verified.captions[1:] + verified.captions[:1]
+    other = run_pilot(user, cfg, tmp_path, test=PilotData(verified.name, verified.ids, verified.images, caps))
+    scores = lambda res: [(r["option"], r["seed"], r["id/image_to_text_R@1"]) for r in res.runs]  # noqa: E731
+    assert scores(other) != scores(result)
+    assert [(r["option"], r["seed"], r["n_trained"]) for r in other.runs] == [
+        (r["option"], r["seed"], r["n_trained"]) for r in result.runs
+    ]
+
+
+def test_training_pairs_that_share_an_image_with_the_test_set_are_not_trained_on(tmp_path):
+    user, _, cfg = user_and_test()
+    checked = PilotData("test:sample.csv", user.ids[:20], user.images[:20], tuple(f"fixed {i}" for i in range(20)))
+    result = run_pilot(user, cfg, tmp_path, test=checked)
+    assert result.evaluation.left_out == 20
+    assert {r["n_trained"] for r in result.runs if r["option"] == "baseline"} == {76}
+    assert "20 training pair(s) whose image is in the test set" in (tmp_path / "report.md").read_text()
+
+
+def test_without_a_test_set_the_report_says_the_score_is_a_proxy_and_which_way_it_leans(tmp_path):
+    user, _, cfg = user_and_test()
+    result = run_pilot(user, cfg, tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["evaluation"]["kind"] == result.evaluation.kind == "proxy: held-out pairs typed aligned"
+    for text in ((tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()):
+        assert "The score is a proxy" in text and "overstates the benefit of cleaning and filtering" in text
+
+
+def test_rendered_data_refuses_a_test_set(rendered, tmp_path):
+    _, cfg, data, _ = rendered
+    with pytest.raises(ValueError, match="--test"):
+        run_pilot(data, cfg, tmp_path, PILOT_SCENARIOS.get("perturb-task").scenario, test=data)
+
+
+# --- the diagnosis is diagnose's, the budget only shortens it ---
+
+
+def test_the_pilot_diagnoses_with_diagnose_defaults_and_reports_what_the_budget_cut(rendered):
+    from misalignlab.detect.backends import EmbedCfg
+    from misalignlab.detect.pipeline import DIAGNOSE_STEPS
+
+    out, _, _, result = rendered
+    diag = json.loads((out / "report.json").read_text())["diagnosis"]
+    assert diag["backbone"] == EmbedCfg().with_backbone("auto").backbone and diag["schema"] == "auto"
+    assert diag["default_steps"] == DIAGNOSE_STEPS and diag["steps"] == 3 and diag["budget_cut"]
+    assert f"3 of diagnose's {DIAGNOSE_STEPS} steps" in (out / "report.md").read_text()
+    assert result.diagnosis.summary["schema"]["source"] == "inferred"  # schema auto, as diagnose
+
+
+# --- embrace options on a user's pairs: the declared vocabulary, or the report says why not ---
+
+
+def test_cli_pilot_on_user_pairs_embraces_with_a_declared_vocabulary(tmp_path):
+    from misalignlab.data.scenes.dataset import make_scene_pairs, write_dataset_folder
+    from misalignlab.data.scenes.factors import SceneCfg
+    from misalignlab.data.scenes.inject import InjectionCfg
+
+    pairs = make_scene_pairs(60, SceneCfg(size=32), InjectionCfg(perturb={"shape": 0.3}), seed=1)
+    folder = write_dataset_folder(pairs, tmp_path / "data")
+    vocab = tmp_path / "parts.json"
+    vocab.write_text(
+        json.dumps({"slots": {"belt": ["grey", "gray", "black", "white", "brown"], "kind": ["gear", "bolt", "nut"]}})
+    )
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps({"nuisance": ["belt"]}))
+    sets = [s for s in TINY_SETS if not s.startswith("--set=adapt")] + ['--set=adapt=["augment","multipositive"]']
+    argv = [
+        "pilot",
+        str(folder / "captions.csv"),
+        "--schema",
+        str(vocab),
+        "--task",
+        str(task),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main([*argv, *sets]) == 0
+    got = {r["option"]: r for r in runs(tmp_path / "o")}
+    assert got["augment"]["strategy"] == {"omit": {"belt": 1.0}, "swap": {}, "vocabulary": "file:parts.json"}
+    assert got["multipositive"]["strategy"] == {"vocabulary": "file:parts.json"}
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["not_applicable"] == {} and report["diagnosis"]["vocabulary"] == "file:parts.json"
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"nuisance": ["tone"]}))
+    assert main([*argv[:-4], "--task", str(wrong), "--out", str(tmp_path / "x"), *sets]) == 2  # checked before any work
+
+
+def test_without_any_caption_slot_the_report_says_the_embrace_options_do_not_apply(tmp_path):
+    user, _, cfg = user_and_test()
+    cfg = replace(cfg, schema="none", adapt=("filter", "augment", "multipositive"))
+    result = run_pilot(user, cfg, tmp_path)
+    assert set(result.not_applicable) == {"augment", "multipositive"}
+    assert {r["option"] for r in result.runs} == {"baseline", "clean@0.25", "filter"}
+    md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    assert "Options that do not apply" in md and "no caption slots: --schema none reads no slots" in md
+    assert "id='not-applicable'" in page and "no caption slots" in page

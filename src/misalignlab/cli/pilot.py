@@ -1,4 +1,8 @@
-"""The ``pilot`` command: a time-boxed experiment ending in clean / adapt / stop, with a report."""
+"""The ``pilot`` command: a time-boxed experiment ending in clean / adapt / stop, with a report.
+
+Thin: options into :class:`~misalignlab.pilot.config.PilotCfg`, the data and the test set read by
+:mod:`misalignlab.pilot.load`, one call to :func:`~misalignlab.workflows.pilot.run_pilot`.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +27,9 @@ from misalignlab.cli.ingest_options import (
     ingest_cfg,
 )
 from misalignlab.config import from_dict, with_overrides
-from misalignlab.data.ingest.config import IngestCfg
 from misalignlab.detect.backends import BACKBONE_HELP
-from misalignlab.pilot import PILOT_SCENARIOS, PilotCfg, PilotTask
-from misalignlab.pilot.data import PilotData, render_builtin
+from misalignlab.pilot import PILOT_SCENARIOS, PilotTask
+from misalignlab.pilot.load import base_cfg, load_inputs
 from misalignlab.workflows.pilot import run_pilot
 
 if sys.version_info >= (3, 11):
@@ -47,25 +50,6 @@ def read_task(path: Path) -> PilotTask:
     return from_dict(PilotTask, raw, where=f"task file {path}")
 
 
-def _load(data: Optional[Path], scenario_name: str, cfg: PilotCfg, ingest: IngestCfg, out: Path):  # noqa: ANN202
-    """(PilotData, rendering Scenario or None) for the built-in data, a render folder or a user dataset."""
-    from misalignlab.data.ingest.image_store import store_pairs
-    from misalignlab.data.ingest.stream import open_pairs
-    from misalignlab.data.scenes.dataset import read_dataset_folder
-    from misalignlab.data.scenes.scenarios import Scenario
-
-    if data is None:
-        scenario = PILOT_SCENARIOS.get(scenario_name).scenario
-        return render_builtin(scenario, cfg.task, cfg), scenario
-    if data.is_dir() and (data / "truth.parquet").is_file():
-        pairs = read_dataset_folder(data)
-        scenario = Scenario(f"folder:{data.name}", pairs.scene_cfg, pairs.inj_cfg, cfg.task.train_shifts)
-        return PilotData.from_scenes(scenario.name, pairs), scenario
-    stream = open_pairs(data, ingest, quarantine_dir=out)
-    pairs = store_pairs(stream, out / "cache")  # images on disk (memmap), decoded chunk by chunk
-    return PilotData(data.name, pairs.ids, pairs.images, pairs.captions, image_keys=pairs.image_keys), None
-
-
 @app.command("pilot")
 def pilot_cmd(
     data: Optional[Path] = typer.Argument(
@@ -73,6 +57,12 @@ def pilot_cmd(
     ),
     budget_minutes: float = typer.Option(5.0, "--budget-minutes", help="Time box for the whole pilot."),
     task: Optional[Path] = typer.Option(None, "--task", help="JSON/TOML task file: tasks, nuisance, deploy_shifts."),
+    test: Optional[Path] = typer.Option(
+        None,
+        "--test",
+        help="A verified test set (a few hundred pairs you checked; same formats and flags as DATA): every "
+        "option is scored on it. Without it a user's pairs are scored on a proxy that favours cleaning.",
+    ),
     cost_per_caption: Optional[float] = typer.Option(None, "--cost-per-caption", help="Cost of reviewing one caption."),
     value_per_point: Optional[float] = typer.Option(None, "--value-per-point", help="Value of one accuracy point."),
     scenario: str = typer.Option("default", "--scenario", help=f"Built-in data: {', '.join(PILOT_SCENARIOS.names())}."),
@@ -84,32 +74,38 @@ def pilot_cmd(
     image_id_column: Optional[str] = IMAGE_ID_COLUMN,
     fmt: str = FORMAT,
     root: Optional[Path] = ROOT,
-    backbone: str = typer.Option("scratch", "--backbone", help="The diagnosis's embeddings: " + BACKBONE_HELP),
+    backbone: str = typer.Option(
+        "auto", "--backbone", help="The diagnosis's embeddings, as diagnose: " + BACKBONE_HELP
+    ),
+    schema: str = typer.Option(
+        "auto",
+        "--schema",
+        help="Caption slots, as diagnose: auto (inferred from the captions) | none | scenes | fashion_mnist | "
+        "a vocabulary file (JSON or TOML). augment and multipositive work from it on your pairs.",
+    ),
     set_: Optional[list[str]] = typer.Option(
         None, "--set", help="Setting key=value, e.g. seeds=2, cost.min_gain_points=1."
     ),
 ) -> None:
     """Diagnose, measure cleaning vs model-side strategies within a budget, and recommend clean / adapt / stop."""
     started = time.monotonic()
-    chosen = PILOT_SCENARIOS.get(scenario)
-    cfg = (
-        chosen.config(PilotCfg(budget_minutes=budget_minutes))
-        if data is None
-        else PilotCfg(budget_minutes=budget_minutes)
-    )
+    cfg = base_cfg(data, scenario, budget_minutes)
     if task is not None:
         cfg = replace(cfg, task=read_task(task))
     money = [f"cost.cost_per_caption={cost_per_caption}"] if cost_per_caption is not None else []
     money += [f"cost.value_per_point={value_per_point}"] if value_per_point is not None else []
-    cfg = with_overrides(replace(cfg, backbone=backbone), [*money, *(set_ or [])])
+    cfg = with_overrides(replace(cfg, backbone=backbone, schema=schema), [*money, *(set_ or [])])
     ingest = ingest_cfg(image_size, image_column, caption_column, id_column, image_id_column, fmt, root)
-    pilot_data, render_scenario = _load(data, scenario, cfg, ingest, out)
+    pilot_data, render_scenario, test_set = load_inputs(data, scenario, cfg, ingest, out, test)
     with progress_bars() as progress:
-        result = run_pilot(pilot_data, cfg, out, render_scenario, StageBars(progress), invoked_argv(), started)
+        result = run_pilot(
+            pilot_data, cfg, out, render_scenario, StageBars(progress), invoked_argv(), started, test_set
+        )
     d = result.decision
     typer.echo(f"recommendation: {d.label} (confidence {d.confidence_label}, {100 * d.confidence:.0f} %)")
     for i, reason in enumerate(d.reasons, 1):
         typer.echo(f"  {i}. {reason}")
+    typer.echo(f"scored on: {result.evaluation.kind} ({result.evaluation.pairs} pairs)")
     typer.echo(f"report: {out / 'report.html'} (also report.md, report.json); {result.seconds:.0f} s")
 
 

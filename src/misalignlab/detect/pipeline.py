@@ -15,6 +15,7 @@ Reading a user's dataset and writing a run folder is the workflow's job
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ from misalignlab.runs import Progress
 from misalignlab.stats import wilson_interval
 
 log = logging.getLogger(__name__)
+DIAGNOSE_STEPS = EmbedCfg().train.steps  # the ``diagnose`` command's training steps per fold model (its ``--steps``)
 
 
 def _default_detectors() -> dict[str, dict[str, Any]]:
@@ -71,6 +73,34 @@ class DiagnoseCfg:
             raise ValueError("schema must be auto, none, a built-in vocabulary name or a vocabulary file")
         if self.gallery < 0:
             raise ValueError(f"gallery must be >= 0 (pairs in the gallery), got {self.gallery}")
+
+
+def command_defaults(backbone: str = "auto", schema: str = "auto") -> DiagnoseCfg:
+    """The settings of the ``diagnose`` command left at its defaults, with ``backbone`` and ``schema`` applied.
+
+    One place for them, so every command that diagnoses (``diagnose``, ``pilot``) diagnoses alike:
+    :class:`DiagnoseCfg` as it is, the fold models trained :data:`DIAGNOSE_STEPS` steps.
+    """
+    base = DiagnoseCfg(schema=schema)
+    return dataclasses.replace(base, embed=base.embed.with_backbone(backbone))
+
+
+def within_budget(cfg: DiagnoseCfg, steps: int) -> DiagnoseCfg:
+    """``cfg`` with its fold training cut to at most ``steps`` per fold model; every other setting unchanged.
+
+    The small-loss pass (``embed.reweight_steps``) and the warm-up shrink in the same proportion, so the
+    shortened training keeps the shape of the full one. ``steps`` at or above the configured steps
+    return ``cfg`` itself.
+    """
+    train = cfg.embed.train
+    if steps >= train.steps:
+        return cfg
+    if steps < 1:
+        raise ValueError(f"a diagnosis needs at least 1 training step per fold, got {steps}")
+    share = steps / train.steps
+    cut = dataclasses.replace(train, steps=steps, warmup_steps=min(train.warmup_steps, int(train.warmup_steps * share)))
+    embed = dataclasses.replace(cfg.embed, train=cut, reweight_steps=int(round(cfg.embed.reweight_steps * share)))
+    return dataclasses.replace(cfg, embed=embed)
 
 
 @dataclass(frozen=True, eq=False)

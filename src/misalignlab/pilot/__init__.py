@@ -1,8 +1,10 @@
 """The pilot's decision logic: a time-boxed experiment on a dataset that ends in *clean*, *adapt* or *stop*.
 
-Flow: :mod:`.data` (what is trained on and how a model is scored) → :mod:`.options` (the options
-and the plan that fits the budget) → :mod:`.decision` (gains into money) → :mod:`.result`. The
-workflow that runs it all is :mod:`misalignlab.workflows.pilot`; the report is
+Flow: :mod:`.load` (the built-in scenes, a render folder, or a user's dataset and verified test
+set) → :mod:`.data` (what is trained on and how a model is scored) → :mod:`.vocabulary` (which
+embrace options apply, and the caption vocabulary they read) → :mod:`.options` (the options and the
+plan that fits the budget) → :mod:`.decision` (gains into money) → :mod:`.result`. The workflow
+that runs it all is :mod:`misalignlab.workflows.pilot`; the report is
 :mod:`misalignlab.report.pilot_report`.
 """
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from misalignlab.data.scenes.factors import SEMANTIC, check_factor_names
 from misalignlab.data.scenes.shift import FactorShift
 from misalignlab.detect.backends import parse_backbone
+from misalignlab.detect.pipeline import DIAGNOSE_STEPS
 from misalignlab.models.pair_model import ModelCfg
 
 
@@ -42,10 +43,16 @@ class PilotTask:
     """What the model is for.
 
     ``tasks``: factors the deployed model must recognise (scored by linear probes on its image
-    codes). ``nuisance``: stated factors expected to shift at deployment; the ``augment`` option
-    leaves them out of the captions. ``deploy_shifts``: the shifted test distribution (empty: the
-    deployment looks like the training data, and the in-distribution score decides).
-    ``train_shifts``: spurious correlations of the built-in training data (rendered data only).
+    codes; rendered data only: a user's pairs are scored by retrieval). ``nuisance``: stated
+    factors expected to shift at deployment; the ``augment`` option leaves them out of the
+    captions. On rendered data they are scene factors; on a user's pairs, slots of the caption
+    vocabulary (a slot's name, or one of its words or values, e.g. ``red`` for the colour slot).
+    ``deploy_shifts``: the shifted test distribution (empty: the deployment looks like the training
+    data, and the in-distribution score decides). ``train_shifts``: spurious correlations of the
+    built-in training data (rendered data only).
+
+    Names are checked against the scene factors by :meth:`check_scene_factors` when the data is
+    rendered, and against the vocabulary when it is a user's (:mod:`misalignlab.pilot.vocabulary`).
     """
 
     tasks: tuple[str, ...] = ("shape",)
@@ -56,11 +63,14 @@ class PilotTask:
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ValueError("task.tasks must name at least one factor")
-        check_factor_names(self.tasks, "task.tasks")
-        check_factor_names(self.nuisance, "task.nuisance", SEMANTIC)
         both = sorted(set(self.tasks) & set(self.nuisance))
         if both:
             raise ValueError(f"task.nuisance {both} are also tasks: a factor cannot be both")
+
+    def check_scene_factors(self) -> None:
+        """Raise ``ValueError`` (naming the setting and the valid factors) unless every name is a scene factor."""
+        check_factor_names(self.tasks, "task.tasks")
+        check_factor_names(self.nuisance, "task.nuisance", SEMANTIC)
 
     @property
     def split(self) -> str:
@@ -80,8 +90,15 @@ class PilotCfg:
     measures the training speed and picks the steps per run (``min_steps``..``max_steps``) and the
     number of seeds (1..``seeds``) so that every option runs for every seed within the budget.
     ``clean_fractions``: the cleaning curve's points (share of pairs, most suspicious first, that a
-    person reviews and fixes). ``adapt``: model-side options tried (``augment`` only when the task
-    names nuisance factors).
+    person reviews and fixes). ``adapt``: model-side options tried; ``augment`` and ``multipositive``
+    only where they apply (a nuisance factor or slot to leave out; a caption vocabulary on a user's
+    pairs: :mod:`misalignlab.pilot.vocabulary`), the report naming the others and why.
+
+    The diagnosis is the ``diagnose`` command's, with its defaults: ``backbone`` and ``schema`` as
+    there (``auto``: ``text:minilm`` when the hf extra is installed; the caption vocabulary inferred
+    from the captions), the same thresholds. The time box may only shorten its fold training:
+    ``detect_steps`` caps it (default: ``diagnose``'s own steps) and ``detect_share`` is the share of
+    the budget it may take; the report says what the budget cut.
     """
 
     budget_minutes: float = 5.0
@@ -97,13 +114,16 @@ class PilotCfg:
     max_steps: int = 600
     batch_size: int = 128
     lr: float = 2e-3
-    detect_steps: int = 200  # per cross-fitting fold (2 folds)
-    detect_share: float = 0.2  # at most this share of the budget goes to the diagnosis
+    detect_steps: int = DIAGNOSE_STEPS  # most training steps per fold model (the budget may allow fewer)
+    detect_share: float = 0.2  # at most this share of the budget goes to the diagnosis's fold training
     model: ModelCfg = field(default_factory=_default_model)
     data_seed: int = 0
     threads: int = 1  # torch threads; tiny models run fastest on one
     gallery: int = 24  # most suspicious pairs shown in the report
-    backbone: str = "scratch"  # the diagnosis's embeddings: scratch | text:minilm | hf:PATH (see detect.backbones)
+    backbone: str = "auto"  # the diagnosis's embeddings, as ``diagnose --backbone`` (see detect.backends)
+    schema: str = (
+        "auto"  # the caption vocabulary, as ``diagnose --schema``: auto | none | scenes | fashion_mnist | FILE
+    )
 
     def __post_init__(self) -> None:
         if self.budget_minutes <= 0:
@@ -114,7 +134,14 @@ class PilotCfg:
             raise ValueError(f"need 1 <= min_steps <= max_steps, got {self.min_steps}, {self.max_steps}")
         if self.seeds < 1 or self.batch_size < 2 or min(self.n_train, self.n_fit, self.n_test) < 2:
             raise ValueError("seeds >= 1, batch_size >= 2 and n_train / n_fit / n_test >= 2 are required")
-        parse_backbone(self.backbone)  # unknown specs raise here, before any work
+        if self.backbone != "auto":  # auto resolves (and warns) where it is used
+            parse_backbone(self.backbone)  # unknown specs raise here, before any work
+        if not self.schema:
+            raise ValueError("schema must be auto, none, a built-in vocabulary name or a vocabulary file")
+        if self.detect_steps < 1 or not 0.0 < self.detect_share <= 1.0:
+            raise ValueError(
+                f"need detect_steps >= 1 and detect_share in (0, 1], got {self.detect_steps}, {self.detect_share}"
+            )
         unknown = sorted(set(self.adapt) - {"filter", "reweight", "robust", "augment", "multipositive"})
         if unknown:
             raise ValueError(

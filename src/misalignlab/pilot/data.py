@@ -8,8 +8,10 @@ Two kinds of data:
   test scenes, in distribution and under the declared deployment shift;
 - **user** pairs (any folder :func:`~misalignlab.data.ingest.stream.open_pairs` reads): nothing is known,
   so cleaning is simulated by *removing* the flagged pairs (a lower bound on the gain of fixing
-  them) and a model is scored by image→text retrieval R@1 on held-out pairs that the diagnosis
-  typed aligned (the cleanest test set the data offers).
+  them) and a model is scored by image→text retrieval R@1 on a **verified test set** (``--test``:
+  pairs a person checked) or, without one, on a **proxy**: held-out pairs that the pilot's own
+  diagnosis typed aligned. The proxy is circular: it is chosen by the same diagnosis that the
+  cleaning and filtering options act on, so it favours them (:data:`PROXY_CAVEAT`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,37 @@ from misalignlab.strategies import PairSet
 from misalignlab.train.pairs import embed
 
 Evaluator = Callable[[ImageTextModel], dict[str, float]]
+
+RENDERED = "rendered test scenes (known truth)"
+VERIFIED = "verified test set"
+PROXY = "proxy: held-out pairs typed aligned"
+PROXY_CAVEAT = (
+    "The score is a proxy: retrieval on held-out pairs that the pilot's own diagnosis typed aligned. "
+    "It leans towards the options that filter by that same diagnosis (clean@k removes, filter drops and "
+    "reweight down-weights the pairs it finds suspicious): they train on pairs like the ones the test set "
+    "was chosen to be, so it overstates the benefit of cleaning and filtering, and it cannot see the pairs "
+    "the diagnosis gets wrong. Give --test with a few hundred pairs you checked to score every option on them."
+)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How the options were scored (recorded in ``report.json``).
+
+    ``kind``: :data:`RENDERED`, :data:`VERIFIED` or :data:`PROXY`. ``pairs``: test pairs (or scenes).
+    ``source``: the verified test set's path. ``left_out``: training pairs left out because their
+    image is in the test set. ``caveat``: which way the score leans, when it does.
+    """
+
+    kind: str
+    pairs: int
+    source: str = ""
+    left_out: int = 0
+    caveat: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "pairs": self.pairs, "source": self.source, "left_out": self.left_out,
+                "caveat": self.caveat}  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +131,7 @@ class PilotData:
 
 def render_builtin(scenario: Scenario, task: PilotTask, cfg: PilotCfg) -> PilotData:
     """The built-in training pairs of ``scenario`` (its injected misalignment, the task's training shifts)."""
+    task.check_scene_factors()
     shifts = task.train_shifts or scenario.train_shifts
     pairs = render_split(cfg.n_train, scenario, shifts, cfg.data_seed, scenario.injection)
     return PilotData.from_scenes(scenario.name, pairs)
@@ -109,6 +143,7 @@ def scene_evaluator(scenario: Scenario, task: PilotTask, cfg: PilotCfg) -> tuple
     The deciding metric is the mean linear-probe accuracy of the task factors on the ``id`` split,
     or on the ``ood`` split when the task declares a deployment shift.
     """
+    task.check_scene_factors()
     train_shifts = task.train_shifts or scenario.train_shifts
     tests = {"id": train_shifts} | ({"ood": task.deploy_shifts} if task.deploy_shifts else {})
     sets = eval_sets(scenario, cfg.n_fit, cfg.n_test, cfg.data_seed, tests, train_shifts)
@@ -136,7 +171,7 @@ def heldout_split(data: PilotData, aligned: np.ndarray, share: float, seed: int)
 
 
 def retrieval_evaluator(test: PilotData) -> tuple[Evaluator, str]:
-    """Image→text R@1 (and the other retrieval metrics) on held-out aligned pairs."""
+    """Image→text R@1 (and the other retrieval metrics) on ``test`` (a verified test set, or the proxy)."""
 
     def evaluate(model: ImageTextModel) -> dict[str, float]:
         img, txt = embed(model, test.images, test.captions)

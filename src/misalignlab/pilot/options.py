@@ -6,7 +6,9 @@
   (a lower bound on what fixing it would gain). Trained like the baseline.
 - model-side (*adapt*): ``filter`` (drop the share the diagnosis flagged, at no labelling cost),
   ``reweight`` (weights from the combined score), ``robust`` (soft targets), ``augment`` (leave the
-  task's nuisance factors out of every caption), ``multipositive``.
+  task's nuisance factors out of every caption), ``multipositive`` (captions stating the same slot
+  values are positives). The embrace options read captions with the vocabulary of
+  :mod:`misalignlab.pilot.vocabulary`, and are left out where it says they do not apply.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ import numpy as np
 from misalignlab.pilot.config import PilotCfg
 from misalignlab.pilot.data import PilotData
 from misalignlab.pilot.decision import BASELINE, clean_fraction, clean_option
+from misalignlab.pilot.vocabulary import Embrace, rendered_embrace
 from misalignlab.strategies import PairSet, Strategy, build_strategy
 
 FILTER_RANGE = (0.05, 0.5)  # the share `filter` drops: the flagged rate, kept within these bounds
 
 
-def option_names(cfg: PilotCfg) -> list[str]:
-    """``baseline``, the cleaning curve's points, then the model-side options that apply to the task."""
-    adapt = [a for a in cfg.adapt if a != "augment" or cfg.task.nuisance]
+def option_names(cfg: PilotCfg, embrace: Embrace | None = None) -> list[str]:
+    """``baseline``, the cleaning curve's points, then the model-side options that apply (``embrace``:
+    which embrace options do not; default: those of rendered data)."""
+    skip = (embrace or rendered_embrace(cfg)).not_applicable
+    adapt = [a for a in cfg.adapt if a not in skip]
     return [BASELINE, *(clean_option(k) for k in cfg.clean_fractions), *adapt]
 
 
@@ -49,12 +54,19 @@ def cleaned(data: PilotData, score: np.ndarray, fraction: float) -> PairSet:
 
 
 def prepare(
-    option: str, data: PilotData, score: np.ndarray, flagged_rate: float, cfg: PilotCfg
+    option: str,
+    data: PilotData,
+    score: np.ndarray,
+    flagged_rate: float,
+    cfg: PilotCfg,
+    embrace: Embrace | None = None,
 ) -> tuple[Strategy, PairSet]:
     """The strategy and the pairs one option trains on (``score``: the combined score, aligned with ``data``).
 
     ``filter`` and ``reweight`` read their scores from the detector result given to the trainer (by pair id).
+    ``embrace``: the vocabulary and slots of ``augment`` and ``multipositive`` (default: rendered data's).
     """
+    embrace = embrace or rendered_embrace(cfg)
     pairs = data.pairs()
     fraction = clean_fraction(option)
     if option == BASELINE:
@@ -65,7 +77,9 @@ def prepare(
         lo, hi = FILTER_RANGE
         return build_strategy("filter", fraction=float(np.clip(flagged_rate, lo, hi))), pairs
     if option == "augment":
-        return build_strategy("augment", omit={f: 1.0 for f in cfg.task.nuisance}), pairs
+        return build_strategy("augment", omit={f: 1.0 for f in embrace.omit}, vocabulary=embrace.vocabulary), pairs
+    if option == "multipositive":
+        return build_strategy("multipositive", vocabulary=embrace.vocabulary), pairs
     return build_strategy(option), pairs
 
 
@@ -79,6 +93,7 @@ class Plan:
     step_seconds: float
     eval_seconds: float
     options: tuple[str, ...]
+    detect_step_seconds: float = 0.0  # one fold-training step of the diagnosis (0: not timed)
 
     @property
     def expected_seconds(self) -> float:
@@ -86,7 +101,13 @@ class Plan:
 
 
 def plan_runs(
-    cfg: PilotCfg, options: list[str], seconds_left: float, step_s: float, eval_s: float, detect_steps: int
+    cfg: PilotCfg,
+    options: list[str],
+    seconds_left: float,
+    step_s: float,
+    eval_s: float,
+    detect_steps: int,
+    detect_step_s: float = 0.0,
 ) -> Plan:
     """The most seeds (≥ 2) that still allow half of ``max_steps`` per run; else 2 seeds, else 1, at what fits.
 
@@ -100,4 +121,4 @@ def plan_runs(
     if not seeds:
         seeds = 2 if cfg.seeds >= 2 and steps_for(2) >= cfg.min_steps else 1
     steps = int(np.clip(steps_for(seeds), cfg.min_steps, cfg.max_steps))
-    return Plan(steps, seeds, detect_steps, step_s, eval_s, tuple(options))
+    return Plan(steps, seeds, detect_steps, step_s, eval_s, tuple(options), detect_step_s)

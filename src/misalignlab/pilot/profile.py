@@ -37,6 +37,7 @@ def misalignment_profile(diag: Diagnosis, true_kind: np.ndarray | None) -> dict[
         "flagged": summary["flagged"],
         "flagged_rate": summary["flagged"] / max(summary["pairs"], 1),
         "misaligned_rate": estimated["misaligned"]["rate"],
+        "misaligned_ci95": estimated["misaligned"]["ci95"],
         "types": types,
         "omitted": summary["profile"]["omitted"],
         "wrong": summary["profile"]["wrong"],

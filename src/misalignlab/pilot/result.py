@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from misalignlab.detect.pipeline import Diagnosis
-from misalignlab.pilot.data import PilotData
+from misalignlab.pilot.data import Evaluation, PilotData
 from misalignlab.pilot.decision import Decision
 from misalignlab.pilot.options import Plan
 
@@ -24,3 +24,6 @@ class PilotResult:
     diagnosis: Diagnosis
     skipped: list[str]
     seconds: float
+    evaluation: Evaluation
+    not_applicable: dict[str, str] = dataclasses.field(default_factory=dict)  # option → why it was not run
+    diagnosis_settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # what ran, what the budget cut

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from misalignlab.data.scenes.inject import InjectionCfg
 from misalignlab.data.scenes.scenarios import SMALL_SCENE, Scenario
 from misalignlab.data.scenes.shift import FactorShift
+from misalignlab.detect.pipeline import DIAGNOSE_STEPS
 from misalignlab.pilot.config import CostModel, PilotCfg, PilotTask
 from misalignlab.registry import Registry
 
@@ -69,4 +70,12 @@ PILOT_SCENARIOS.register("default")(PILOT_SCENARIOS.get("perturb-task"))
 
 def full_budget(cfg: PilotCfg) -> PilotCfg:
     """The reference settings that decide a scenario's best choice: every option trained longer, more seeds."""
-    return replace(cfg, budget_minutes=60.0, seeds=3, min_steps=500, max_steps=500, detect_steps=500, detect_share=1.0)
+    return replace(
+        cfg,
+        budget_minutes=60.0,
+        seeds=3,
+        min_steps=500,
+        max_steps=500,
+        detect_steps=DIAGNOSE_STEPS,  # the diagnosis as diagnose runs it, uncut
+        detect_share=1.0,
+    )

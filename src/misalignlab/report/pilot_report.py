@@ -1,7 +1,9 @@
 """The pilot's report: ``report.json``, ``report.md`` and one self-contained ``report.html``.
 
-Order: the decision first (recommendation, confidence, three reasons), then the misalignment
-profile, the cleaning curve, the option table and a gallery of the most suspicious pairs.
+Order: the decision first (recommendation, confidence, three reasons) and what the options were
+scored on (a verified test set, rendered scenes, or a proxy with the way it leans), then the
+misalignment profile with the diagnosis's settings (and what the time box cut), the cleaning curve,
+the option table, the options that do not apply and why, and a gallery of the most suspicious pairs.
 Captions, ids and explanations are untrusted text: every piece goes through :func:`html.escape`
 in the HTML and is put in code spans with backticks removed in Markdown. Plots are embedded as
 base64 PNG; the page has no script and loads nothing from the network. All files atomic.
@@ -63,8 +65,12 @@ def report_data(result: Any, cfg: PilotCfg) -> dict[str, Any]:
             "steps": result.plan.steps,
             "seeds": result.plan.seeds,
             "detect_steps": result.plan.detect_steps,
+            "detect_step_seconds": result.plan.detect_step_seconds,
             "options": list(result.plan.options),
         },
+        "evaluation": result.evaluation.to_dict(),
+        "diagnosis": dict(result.diagnosis_settings),
+        "not_applicable": dict(result.not_applicable),
         "skipped_runs": list(result.skipped),
         "seconds": result.seconds,
         "budget_minutes": cfg.budget_minutes,
@@ -135,6 +141,54 @@ def _option_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
 OPTION_HEAD = ("option", "score", "gain (points ± s.e.)", "cost", "net value", "worth it")
 
 
+def evaluation_line(ev: dict[str, Any]) -> str:
+    """One sentence on what the options were scored on (plain text: the caller escapes it)."""
+    source = f" from {ev['source']}" if ev.get("source") else ""
+    left = (
+        f"; {ev['left_out']} training pair(s) whose image is in the test set were left out of training"
+        if ev.get("left_out")
+        else ""
+    )
+    return f"Scored on: {ev['kind']} ({ev['pairs']} pairs{source}){left}."
+
+
+def _diagnosis_md(diag: dict[str, Any]) -> list[str]:
+    if not diag:
+        return []
+    slots = ", ".join(_md(s) for s in diag.get("slots", [])) or "none"
+    return [
+        f"Diagnosis: backbone {_md(diag['backbone'])}, schema {_md(diag['schema'])} (vocabulary "
+        f"{_md(diag['vocabulary'])}; slots {slots}), {diag['folds']} folds. {diag['note']}",
+        "",
+    ]
+
+
+def _diagnosis_html(diag: dict[str, Any]) -> str:
+    if not diag:
+        return ""
+    e = html.escape
+    slots = ", ".join(f"<code>{e(s)}</code>" for s in diag.get("slots", [])) or "none"
+    return (
+        f"<p id='diagnosis'>Diagnosis: backbone <code>{e(diag['backbone'])}</code>, schema "
+        f"<code>{e(diag['schema'])}</code> (vocabulary <code>{e(diag['vocabulary'])}</code>; slots {slots}), "
+        f"{diag['folds']} folds. {e(diag['note'])}</p>"
+    )
+
+
+def _not_applicable_md(skip: dict[str, str]) -> list[str]:
+    if not skip:
+        return []
+    return ["Options that do not apply (not run):", "", *(f"- {o}: {_md(why)}" for o, why in skip.items()), ""]
+
+
+def _not_applicable_html(skip: dict[str, str]) -> str:
+    if not skip:
+        return ""
+    e = html.escape
+    items = "".join(f"<li><b>{e(o)}</b>: {e(why)}</li>" for o, why in skip.items())
+    return f"<p>Options that do not apply (not run):</p><ul id='not-applicable'>{items}</ul>"
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     d, prof = data["decision"], data["profile"]
     lines = [
@@ -144,6 +198,10 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"{i}. {r}" for i, r in enumerate(d["reasons"], 1)] + [""]
+    ev = data["evaluation"]
+    lines += [_md_sentence(evaluation_line(ev), ev.get("source", "")), ""]
+    if ev.get("caveat"):
+        lines += [f"**{ev['caveat']}**", ""]
     lines += [
         f"Metric: {data['metric']} (points); {data['data']['pairs']} pairs; plan {data['plan']['steps']} steps × "
         f"{data['plan']['seeds']} seeds per option; {data['seconds']:.0f} s of a {data['budget_minutes']:g}-minute budget.",
@@ -153,7 +211,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         [k, v["count"], f"{100 * v['rate']:.1f} %", f"{100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f} %"]
         for k, v in prof["types"].items()
     ]
-    lines += ["## Misalignment profile", "", *markdown_table(["type", "pairs", "rate", "95 % CI"], type_rows)]
+    lines += ["## Misalignment profile", "", *_diagnosis_md(data["diagnosis"])]
+    lines += markdown_table(["type", "pairs", "rate", "95 % CI"], type_rows)
     for title, key in (("Most often wrong", "wrong"), ("Most often omitted", "omitted")):
         items = ", ".join(f"{_md(k)} ({n})" for k, n in list(prof[key].items())[:5]) or "none"
         lines.append(f"\n{title}: {items}")
@@ -168,10 +227,16 @@ def render_markdown(data: dict[str, Any]) -> str:
         ]
     lines += ["## Options", "", *markdown_table(OPTION_HEAD, _option_rows(data))]
     lines += ["", *_metric_table(data["strategy_table"], lambda c: c)]
+    lines += ["", *_not_applicable_md(data["not_applicable"])]
     lines += ["", "![cleaning curve](plots/cleaning_curve.png)", "", "![profile](plots/profile.png)", ""]
     if data["skipped_runs"]:
         lines += [f"Runs not done: {_md(', '.join(data['skipped_runs']))}.", ""]
     return "\n".join(lines)
+
+
+def _md_sentence(text: str, untrusted: str) -> str:
+    """``text`` with its one untrusted piece (a file name) shown as a code span."""
+    return text.replace(untrusted, _md(untrusted)) if untrusted else text
 
 
 def _metric_table(table: dict[str, dict[str, float]], esc: Any) -> list[str]:
@@ -220,13 +285,16 @@ def render_html(data: dict[str, Any], plots: dict[str, Path], table: Any, pilot_
         f"<h1>Pilot report: {e(data['data']['name'])}</h1>"
         f"<p class='decision' id='decision'>Recommendation: <b>{e(d['label'])}</b> — confidence {e(d['confidence_label'])} "
         f"({100 * d['confidence']:.0f} %)</p><ol id='reasons'>{reasons}</ol>"
-        f"<p>Metric: {e(data['metric'])} (points), {data['data']['pairs']} pairs, {data['plan']['steps']} steps × "
+        f"<p id='evaluation'>{e(evaluation_line(data['evaluation']))}</p>"
+        + (f"<p id='caveat'><b>{e(data['evaluation']['caveat'])}</b></p>" if data["evaluation"].get("caveat") else "")
+        + f"<p>Metric: {e(data['metric'])} (points), {data['data']['pairs']} pairs, {data['plan']['steps']} steps × "
         f"{data['plan']['seeds']} seeds per option, {data['seconds']:.0f} s of {data['budget_minutes']:g} minutes.</p>"
-        "<h2>Misalignment profile</h2><table><tr><th>type</th><th>pairs</th><th>rate</th><th>95 % CI</th></tr>"
+        f"<h2>Misalignment profile</h2>{_diagnosis_html(data['diagnosis'])}"
+        "<table><tr><th>type</th><th>pairs</th><th>rate</th><th>95 % CI</th></tr>"
         f"{types}</table><p>Most often wrong: {wrong}.<br>Most often omitted: {omitted}.</p>{_img(plots['profile'], 'profile')}"
         f"<h2>Cleaning curve and options</h2>{_img(plots['cleaning_curve'], 'cleaning curve')}"
         "<table id='options'><tr>" + "".join(f"<th>{e(h)}</th>" for h in OPTION_HEAD) + f"</tr>{opts}</table>"
-        f"{_metric_html(data['strategy_table'])}"
+        f"{_metric_html(data['strategy_table'])}{_not_applicable_html(data['not_applicable'])}"
         + (f"<p id='skipped'>Runs not done: {e(', '.join(data['skipped_runs']))}.</p>" if data["skipped_runs"] else "")
         + f"<h2>Most suspicious pairs</h2>{_gallery(table, pilot_data, gallery)}</body></html>\n"
     )

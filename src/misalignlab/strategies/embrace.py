@@ -9,7 +9,12 @@
   whatever the template or synonyms) are positives too: soft targets spread evenly over the
   same-content pairs of the batch, so no equal-content caption is pushed away as a negative.
 
-Captions are read with the rendered-scene slot vocabulary (:mod:`misalignlab.data.scenes.captions`).
+Captions are read with the rendered-scene slot vocabulary (:mod:`misalignlab.data.scenes.captions`)
+unless a ``vocabulary`` (a :class:`~misalignlab.detect.slots.SlotSchema`: declared in a file, built
+in, or inferred from the captions) is given: then its slots are the factors, the phrase a caption
+writes for a slot is cut at its character span (or replaced by a phrase of another value), and
+"the same facts" means the same value of every slot the vocabulary finds. Text that no slot
+covers is never touched, and a caption that states no slot is left as it is.
 """
 
 from __future__ import annotations
@@ -24,15 +29,25 @@ from torch import Tensor
 from misalignlab.data.scenes.captions import build_caption, caption_slots, parse_caption, written_word
 from misalignlab.data.scenes.factors import FACTORS, SEMANTIC, check_factor_names
 from misalignlab.detect.base import DetectionResult
+from misalignlab.detect.slots import SlotSchema
 from misalignlab.models.losses import ContrastiveLoss
 from misalignlab.strategies.base import STRATEGIES, PairSet, Strategy
 
 _SPACES = re.compile(r"\s+")
+_LOOSE_PUNCT = re.compile(r"\s+([,.;:!?])")  # a cut phrase leaves "a dress , on" behind
+_EMPTY_LIST = re.compile(r"([,;:])(\s*[,;:])+")  # … or "red, , small"
 
 
-def _probabilities(spec: Mapping[str, float] | None, setting: str) -> dict[str, float]:
+def _probabilities(
+    spec: Mapping[str, float] | None, setting: str, vocabulary: SlotSchema | None = None
+) -> dict[str, float]:
     out = {str(k): float(v) for k, v in dict(spec or {}).items()}
-    check_factor_names(out, setting, SEMANTIC)
+    if vocabulary is None:
+        check_factor_names(out, setting, SEMANTIC)
+    else:
+        unknown = sorted(set(out) - set(vocabulary.slots))
+        if unknown:
+            raise ValueError(f"{setting}: {unknown} not slots of the vocabulary; valid: {', '.join(vocabulary.slots)}")
     for name, p in out.items():
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{setting}[{name}] = {p} is not a probability in [0, 1]")
@@ -58,21 +73,58 @@ def rewrite_caption(
         ((a, b, "" if f in drop else replace[f]) for f, (a, b) in spans.items() if f in drop or f in replace),
         reverse=True,
     )
-    for a, b, word in edits:
+    return _splice(caption, edits)
+
+
+def _splice(caption: str, edits: Sequence[tuple[int, int, str]], punctuation: bool = False) -> str:
+    """``caption`` with each span ``[a, b)`` replaced by its text (spans disjoint, applied last first).
+
+    Runs of spaces collapse; with ``punctuation`` (free text) the commas and spaces a cut leaves
+    dangling go too. The rendered scenes' templates keep their own spacing (``belt : a``).
+    """
+    for a, b, word in sorted(edits, reverse=True):
         caption = caption[:a] + word + caption[b:]
-    return _SPACES.sub(" ", caption).strip()
+    caption = _SPACES.sub(" ", caption)
+    if punctuation:
+        caption = _EMPTY_LIST.sub(r"\1", _LOOSE_PUNCT.sub(r"\1", caption)).strip(" ,;:")
+    return caption.strip()
+
+
+def rewrite_with_vocabulary(
+    caption: str, vocabulary: SlotSchema, drop: Sequence[str] = (), replace: Mapping[str, str] | None = None
+) -> str:
+    """``caption`` without the phrases ``vocabulary`` finds for slots ``drop`` and with ``replace`` (slot →
+    phrase) written in place of the stated phrase; slots the caption does not state are left alone."""
+    replace = dict(replace or {})
+    spans = vocabulary.parse(caption)
+    edits = [(a, b, "" if f in drop else replace[f]) for f, (a, b, _) in spans.items() if f in drop or f in replace]
+    return _splice(caption, edits, punctuation=True) if edits else caption
 
 
 @STRATEGIES.register("augment")
 class Augment(Strategy):
-    """Omit or swap chosen slots with chosen probabilities (see module docstring)."""
+    """Omit or swap chosen slots with chosen probabilities (see module docstring).
+
+    Parameters
+    ----------
+    omit, swap : mapping of str to float, optional
+        Slot → probability per caption that states it.
+    vocabulary : SlotSchema, optional
+        The slots and their phrases; None: the rendered-scene vocabulary.
+    """
 
     name = "augment"
     family = "embrace"
 
-    def __init__(self, omit: Mapping[str, float] | None = None, swap: Mapping[str, float] | None = None) -> None:
-        self.omit = _probabilities(omit, "augment.omit")
-        self.swap = _probabilities(swap, "augment.swap")
+    def __init__(
+        self,
+        omit: Mapping[str, float] | None = None,
+        swap: Mapping[str, float] | None = None,
+        vocabulary: SlotSchema | None = None,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self.omit = _probabilities(omit, "augment.omit", vocabulary)
+        self.swap = _probabilities(swap, "augment.swap", vocabulary)
         both = sorted(set(self.omit) & set(self.swap))
         if both:
             raise ValueError(f"augment: factor(s) {both} are both omitted and swapped; choose one")
@@ -83,6 +135,8 @@ class Augment(Strategy):
         self, captions: Sequence[str], rng: np.random.Generator, template: np.ndarray | None = None
     ) -> list[str]:
         """One rewritten caption per input; decisions drawn per caption and slot from ``rng``."""
+        if self.vocabulary is not None:
+            return [self._rewrite(cap, self.vocabulary, rng) for cap in captions]
         out = []
         for i, cap in enumerate(captions):
             stated = parse_caption(cap)
@@ -98,20 +152,42 @@ class Augment(Strategy):
             out.append(cap if keep else rewrite_caption(cap, drop, replace, tpl))
         return out
 
+    def _rewrite(self, caption: str, vocabulary: SlotSchema, rng: np.random.Generator) -> str:
+        stated = vocabulary.parse(caption)
+        drop = [f for f, p in self.omit.items() if f in stated and rng.random() < p]
+        replace = {}
+        for f, p in self.swap.items():
+            if f in stated and rng.random() < p:
+                values = vocabulary.values(f)
+                others = [v for v in values if v != stated[f][2]]
+                replace[f] = others[int(rng.integers(len(others)))]  # a value is one of the slot's own phrases
+        return rewrite_with_vocabulary(caption, vocabulary, drop, replace) if drop or replace else caption
+
     def prepare(self, pairs: PairSet, found: DetectionResult | None = None, seed: int = 0) -> PairSet:
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA06]))
-        return pairs.with_captions(self.augment_captions(pairs.captions, rng, pairs.template))
+        template = pairs.template if self.vocabulary is None else None  # templates are the scenes' own
+        return pairs.with_captions(self.augment_captions(pairs.captions, rng, template))
+
+    def params(self) -> dict[str, Any]:
+        return {"omit": self.omit, "swap": self.swap, "vocabulary": _source(self.vocabulary)}
 
 
-def content_groups(captions: Sequence[str]) -> np.ndarray:
+def _source(vocabulary: SlotSchema | None) -> str:
+    """Where a strategy's slots come from, for run records."""
+    return "scenes (rendered)" if vocabulary is None else vocabulary.source
+
+
+def content_groups(captions: Sequence[str], vocabulary: SlotSchema | None = None) -> np.ndarray:
     """Group id (N,) per caption: equal ids ⇔ the same slot values stated (order, template, synonyms ignored).
 
-    A caption with no recognised slot forms a group with its exact duplicates only.
+    Slots are read with ``vocabulary`` (None: the rendered-scene vocabulary). A caption with no
+    recognised slot forms a group with its exact duplicates only.
     """
+    read = parse_caption if vocabulary is None else lambda c: {f: v for f, (_, _, v) in vocabulary.parse(c).items()}
     keys: dict[object, int] = {}
     out = np.empty(len(captions), dtype=np.int64)
     for i, cap in enumerate(captions):
-        slots = parse_caption(cap)
+        slots = read(cap)
         key: object = tuple(sorted(slots.items())) if slots else ("<text>", cap)
         out[i] = keys.setdefault(key, len(keys))
     return out
@@ -125,13 +201,22 @@ def multipositive_targets(group: Tensor) -> Tensor:
 
 @STRATEGIES.register("multipositive")
 class MultiPositive(Strategy):
-    """Same-content captions are positives: soft targets over same-content pairs (see module docstring)."""
+    """Same-content captions are positives: soft targets over same-content pairs (see module docstring).
+
+    ``vocabulary``: the slots that say what a caption states (None: the rendered-scene vocabulary).
+    """
 
     name = "multipositive"
     family = "embrace"
 
+    def __init__(self, vocabulary: SlotSchema | None = None) -> None:
+        self.vocabulary = vocabulary
+
     def batch_extras(self, pairs: PairSet) -> dict[str, np.ndarray]:
-        return {"group": content_groups(pairs.captions)}
+        return {"group": content_groups(pairs.captions, self.vocabulary)}
+
+    def params(self) -> dict[str, Any]:
+        return {"vocabulary": _source(self.vocabulary)}
 
     def training_forward(
         self, img: Tensor, txt: Tensor, batch: Mapping[str, Tensor], loss: ContrastiveLoss

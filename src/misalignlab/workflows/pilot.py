@@ -1,10 +1,18 @@
 """The pilot workflow: diagnose → plan within the budget → train every option → decide → report.
 
 :func:`run_pilot` is time-boxed: it measures how fast this machine trains, spends at most
-``detect_share`` of the budget on the diagnosis, then sizes the option runs (steps, seeds) to fit
-what is left, and skips the runs that would overrun (the report says which). Every finished run is
-a line of ``results.jsonl``; rerunning into the same folder reuses the plan, the cached diagnosis
-and every finished run, so changing only the costs re-decides without training anything.
+``detect_share`` of the budget on the diagnosis's fold training (timed with its own backend:
+:mod:`.pilot_timing`), then sizes the option runs (steps,
+seeds) to fit what is left, and skips the runs that would overrun (the report says which). The
+diagnosis is the ``diagnose`` command's with its defaults (:func:`~misalignlab.detect.pipeline.command_defaults`);
+the budget may only shorten its fold training (:func:`~misalignlab.detect.pipeline.within_budget`),
+and the report says by how much. Every finished run is a line of ``results.jsonl``; rerunning into
+the same folder reuses the plan, the cached diagnosis and every finished run, so changing only the
+costs re-decides without training anything.
+
+How options are scored: rendered data on fresh rendered scenes (truth known); a user's pairs on a
+verified test set when one is given, else on the proxy of held-out pairs the diagnosis typed
+aligned (:mod:`misalignlab.pilot.data`), which the report flags as leaning towards cleaning.
 """
 
 from __future__ import annotations
@@ -24,21 +32,34 @@ import pandas as pd
 from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import update_hash, update_text_hash
 from misalignlab.data.scenes.scenarios import Scenario
-from misalignlab.detect.backends import budget_embed_cfg
+from misalignlab.detect.backends import EmbedCfg
 from misalignlab.detect.crossfit import shared_image_keys
-from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
+from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, command_defaults, diagnose_pairs, within_budget
 from misalignlab.pilot.config import CostModel, PilotCfg
-from misalignlab.pilot.data import PilotData, heldout_split, retrieval_evaluator, scene_evaluator
+from misalignlab.pilot.data import (
+    PROXY,
+    PROXY_CAVEAT,
+    RENDERED,
+    VERIFIED,
+    Evaluation,
+    PilotData,
+    heldout_split,
+    retrieval_evaluator,
+    scene_evaluator,
+)
 from misalignlab.pilot.decision import Decision, as_scores, clean_fraction, decide, profile_sentence
+from misalignlab.pilot.load import without_test_images
 from misalignlab.pilot.options import Plan, most_suspicious, option_names, plan_runs, prepare
 from misalignlab.pilot.profile import misalignment_profile
 from misalignlab.pilot.result import PilotResult
+from misalignlab.pilot.vocabulary import Embrace, rendered_embrace, user_embrace
 from misalignlab.runs import Progress, RunDir, read_jsonl, write_json
 from misalignlab.strategies import build_strategy
 from misalignlab.strategies.fit import fit_strategy
 from misalignlab.train.pairs import LossCfg, PairTrainCfg
 from misalignlab.train.trainer import Callback, TrainCfg
 from misalignlab.workflows.export import review_table, write_review_csv
+from misalignlab.workflows.pilot_timing import detect_steps_for, diagnosis_step_seconds, needs_timing
 
 log = logging.getLogger(__name__)
 PROBE_STEPS = 30  # steps of the timing run that sizes the plan
@@ -58,9 +79,42 @@ def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) ->
     return PairTrainCfg(train, model, LossCfg("clip_cross_modal", tau=0.1))
 
 
-def _diagnose(data: PilotData, cfg: PilotCfg, detect_steps: int, out: Path, progress: Progress | None) -> Diagnosis:
-    batch = min(cfg.batch_size, len(data) // 2)
-    dcfg = DiagnoseCfg(budget_embed_cfg(detect_steps, batch, cfg.lr, cfg.model, cfg.data_seed, cfg.backbone))
+def diagnose_cfg(cfg: PilotCfg) -> DiagnoseCfg:
+    """What ``misalignlab diagnose --backbone B --schema S`` runs, B and S the pilot's: no budget applied."""
+    return command_defaults(cfg.backbone, cfg.schema)
+
+
+def diagnosis_settings(full: DiagnoseCfg, used: DiagnoseCfg, diag: Diagnosis) -> dict[str, Any]:
+    """What the report says about the diagnosis: its settings and what the budget changed."""
+    f, u = full.embed, used.embed
+    schema = diag.summary.get("schema") or {}
+    out = {
+        "backbone": u.backbone,
+        "schema": used.schema,
+        "vocabulary": schema.get("source") or "none",
+        "slots": list(schema.get("slots") or []),
+        "folds": u.folds,
+        "steps": u.train.steps,
+        "default_steps": f.train.steps,
+        "reweight_steps": u.reweight_steps,
+        "default_reweight_steps": f.reweight_steps,
+        "flag_score": used.flag_score,
+        "budget_cut": u.train.steps < f.train.steps,
+    }
+    same = "the backbone, vocabulary, detectors and typing thresholds are diagnose's own"
+    if out["budget_cut"]:
+        out["note"] = (
+            f"The time box cut the fold training to {u.train.steps} of diagnose's {f.train.steps} steps per fold "
+            f"model (small-loss pass {u.reweight_steps} of {f.reweight_steps}); {same}. A shorter training sees "
+            "less: the estimated rates may understate misalignment that is hard to see (run misalignlab "
+            "diagnose for the full diagnosis)."
+        )
+    else:
+        out["note"] = f"As misalignlab diagnose with its defaults: {f.train.steps} steps per fold model; {same}."
+    return out
+
+
+def _diagnose(data: PilotData, dcfg: DiagnoseCfg, out: Path, progress: Progress | None) -> Diagnosis:
     ids, keys = list(data.ids), data.image_keys
     return diagnose_pairs(ids, data.images, data.captions, dcfg, out / "cache", progress, image_keys=keys)
 
@@ -97,17 +151,29 @@ def run_pilot(
     progress: Progress | None = None,
     argv: list[str] | None = None,
     started: float | None = None,
+    test: PilotData | None = None,
 ) -> PilotResult:
     """Run the pilot on ``data`` and write ``results.jsonl``, ``plan.json``, ``to_clean.csv`` and the report to ``out``.
 
     ``scenario`` (rendered data): how to render the probe and test scenes; None for user pairs,
-    which are scored by retrieval on held-out aligned pairs. ``started``: ``time.monotonic()`` at
-    the start of the command, so ingesting counts against the budget.
+    which are scored by retrieval on ``test`` (a verified test set: pairs a person checked; training
+    pairs sharing an image with it are left out) or, without one, on held-out pairs the diagnosis
+    typed aligned (a proxy; the report says which way it leans). ``started``: ``time.monotonic()``
+    at the start of the command, so ingesting counts against the budget.
+
+    Raises
+    ------
+    ValueError
+        ``test`` given for rendered data (scored on rendered scenes whose truth is known).
     """
     import torch
 
     from misalignlab.report.pilot_report import write_report
 
+    if test is not None and scenario is not None:
+        raise ValueError(
+            "--test scores a user's pairs; rendered data is scored on fresh rendered scenes whose truth is known"
+        )
     t0 = started if started is not None else time.monotonic()
     budget = 60.0 * cfg.budget_minutes
     tick = progress or (lambda stage, done, total: None)
@@ -121,11 +187,12 @@ def run_pilot(
             "data": data.name,
             "pairs": len(data),
             "scenario": to_dict(scenario) if scenario else None,
+            "test": None if test is None else {"name": test.name, "pairs": len(test)},
         },
         argv,
     )
     plan_path = out / "plan.json"
-    key = fingerprint(data, cfg)
+    key = fingerprint(data, cfg, test)
     saved = _read_plan(plan_path, key)
     if scenario is not None:  # rendered: probes on fresh test scenes, known before the diagnosis
         evaluate, metric = scene_evaluator(scenario, cfg.task, cfg)
@@ -133,28 +200,57 @@ def run_pilot(
         tick("timing", 0, 1)
         step_s, eval_s = _measure_speed(data, cfg, evaluate if scenario is not None else (lambda m: {}))
         tick("timing", 1, 1)
-        detect_steps = int(np.clip(cfg.detect_share * budget / (2 * step_s), 20, cfg.detect_steps))
     else:
-        step_s, eval_s, detect_steps = saved.step_seconds, saved.eval_seconds, saved.detect_steps
-    diag = _diagnose(data, cfg, detect_steps, out, progress)
+        step_s, eval_s = saved.step_seconds, saved.eval_seconds
+    full = diagnose_cfg(cfg)
+    if saved is not None:
+        detect_s, detect_steps = saved.detect_step_seconds, saved.detect_steps
+    else:  # the diagnosis's own backend, timed: its steps cost what its towers cost
+        tick("timing", 0, 1)
+        detect_s = diagnosis_step_seconds(data, full.embed) if needs_timing(cfg, full) else 0.0
+        detect_steps = detect_steps_for(cfg, full, detect_s, budget)
+        tick("timing", 1, 1)
+    used = within_budget(full, detect_steps)
+    diag = _diagnose(data, used, out, progress)
     found = diag.results["combined"]
     profile = misalignment_profile(diag, data.kind)
+    embrace: Embrace
     if scenario is not None:
         train, score, n_test = data, found.score, cfg.n_test
-    else:  # user pairs: retrieval on held-out pairs the diagnosis typed aligned
-        aligned = diag.table["type"].to_numpy() == "aligned"
-        train, test = heldout_split(data, aligned, 0.2, cfg.data_seed)
+        evaluation = Evaluation(RENDERED, cfg.n_test)
+        embrace = rendered_embrace(cfg)
+    else:
+        if test is not None:  # retrieval on pairs a person checked
+            train, left_out = without_test_images(data, test)
+            evaluation = Evaluation(VERIFIED, len(test), test.name, left_out)
+        else:  # the proxy: retrieval on held-out pairs the diagnosis typed aligned
+            aligned = diag.table["type"].to_numpy() == "aligned"
+            train, test = heldout_split(data, aligned, 0.2, cfg.data_seed)
+            evaluation = Evaluation(PROXY, len(test), caveat=PROXY_CAVEAT)
         index = {pid: i for i, pid in enumerate(data.ids)}
         score = found.score[[index[pid] for pid in train.ids]]
         evaluate, metric = retrieval_evaluator(test)
         n_test = len(test)
-    options = option_names(cfg)
+        embrace = user_embrace(cfg, train.captions, diag.typed)
+    options = option_names(cfg, embrace)
     plan = saved or plan_runs(
-        cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps
+        cfg, options, budget - (time.monotonic() - t0) - REPORT_RESERVE_S, step_s, eval_s, detect_steps, detect_s
     )
     write_json(plan_path, dataclasses.asdict(plan) | {"key": key})
     runs = _OptionRuns(
-        train, score, found, profile["flagged_rate"], cfg, plan, evaluate, run, key, budget - REPORT_RESERVE_S, t0, tick
+        train,
+        score,
+        found,
+        profile["flagged_rate"],
+        cfg,
+        plan,
+        evaluate,
+        run,
+        key,
+        budget - REPORT_RESERVE_S,
+        t0,
+        tick,
+        embrace,
     )
     runs.all_seeds()
     rows, skipped = runs.rows, runs.skipped
@@ -162,7 +258,20 @@ def run_pilot(
     reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"])
     decision = decide(scores, len(data), n_test, cfg.cost, reason)
     write_review_csv(out / "to_clean.csv", to_clean(diag.table, data, decision))
-    result = PilotResult(data, profile, plan, rows, metric, decision, diag, skipped, time.monotonic() - t0)
+    result = PilotResult(
+        data,
+        profile,
+        plan,
+        rows,
+        metric,
+        decision,
+        diag,
+        skipped,
+        time.monotonic() - t0,
+        evaluation,
+        dict(embrace.not_applicable),
+        diagnosis_settings(full, used, diag),
+    )
     tick("report", 0, 1)
     write_report(out, result, cfg)
     tick("report", 1, 1)
@@ -182,18 +291,27 @@ def to_clean(table: pd.DataFrame, data: PilotData, decision: Decision) -> pd.Dat
     return review_table(pairs, chosen)
 
 
-def fingerprint(data: PilotData, cfg: PilotCfg) -> str:
-    """Hash of the pairs and of every setting that changes a run's numbers (not the money, not the budget)."""
+def fingerprint(data: PilotData, cfg: PilotCfg, test: PilotData | None = None) -> str:
+    """Hash of the pairs, the test set and every setting that changes a run's numbers (not the money, not the budget).
+
+    ``auto`` is hashed as the backbone it resolves to here, and a vocabulary file by its content,
+    so finished runs are not reused across installs or edited vocabularies.
+    """
     h = hashlib.blake2b(digest_size=10)
     # money, time box, seed count, threads and the gallery change no run's numbers
     settings = to_dict(dataclasses.replace(cfg, cost=CostModel(), budget_minutes=1.0, seeds=1, threads=1, gallery=0))
+    settings["backbone"] = EmbedCfg().with_backbone(cfg.backbone).backbone
     h.update(json.dumps(settings, sort_keys=True).encode())
-    update_text_hash(h, data.ids, data.captions)
-    keys = shared_image_keys(data.ids, data.image_keys)
-    if keys is not None:  # captions sharing images: other folds, so another diagnosis
-        h.update(b"image_keys\x00")
-        update_text_hash(h, data.ids, keys)
-    update_hash(h, data.images)  # slice by slice: user images may be a memmap store
+    schema = Path(cfg.schema).expanduser()
+    if cfg.schema not in ("auto", "none") and schema.is_file():
+        h.update(schema.read_bytes())
+    for pairs in (data, test) if test is not None else (data,):
+        update_text_hash(h, pairs.ids, pairs.captions)
+        keys = shared_image_keys(pairs.ids, pairs.image_keys)
+        if keys is not None:  # captions sharing images: other folds, so another diagnosis
+            h.update(b"image_keys\x00")
+            update_text_hash(h, pairs.ids, keys)
+        update_hash(h, pairs.images)  # slice by slice: user images may be a memmap store
     return h.hexdigest()
 
 
@@ -224,6 +342,7 @@ class _OptionRuns:
     deadline: float  # seconds after t0 by which the last run must end
     t0: float
     tick: Progress
+    embrace: Embrace
     rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     skipped: list[str] = dataclasses.field(default_factory=list)
     _longest_default: float = 0.0  # the planned length of one run, until runs are timed
@@ -281,7 +400,7 @@ class _OptionRuns:
 
     def _train_one(self, option: str, seed: int) -> dict[str, Any] | None:
         """One option at one seed as a results row; None (skipped, reported) if it cannot train."""
-        strategy, pairs = prepare(option, self.data, self.score, self.flagged_rate, self.cfg)
+        strategy, pairs = prepare(option, self.data, self.score, self.flagged_rate, self.cfg, self.embrace)
         twin = _baseline_twin(self.rows, seed, strategy.name, pairs, self.data)
         if twin is not None:  # cleaning changed no caption: training would repeat the baseline bit for bit
             return twin | {"option": option, "seconds": 0.0, "same_as": "baseline"}

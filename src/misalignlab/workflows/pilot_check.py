@@ -5,7 +5,9 @@ training, more seeds: :func:`~misalignlab.pilot.scenarios.full_budget`) and take
 as the truth, then runs the pilot as a user would (its budget, its plan) and compares. Scenarios
 that share training data and task (they differ only in money) share their run folders, so the
 second one re-decides from the finished runs, exactly what a user gets by rerunning the pilot
-with other costs. Writes ``check.csv`` and ``check.md`` under ``out``.
+with other costs. Beside the decisions it records each diagnosis's estimated misaligned rate (with
+its 95 % interval and fold-training steps) against the true rate of the rendered pairs. Writes
+``check.csv`` and ``check.md`` under ``out``.
 """
 
 from __future__ import annotations
@@ -68,10 +70,25 @@ def run_decision_check(
                 f"{mode}_seeds": result.plan.seeds,
             }
             row |= {f"{mode}_gain_{o.option}": round(o.gain, 2) for o in d.outcomes}
+            row |= _rates(mode, result)
         row["match"] = _action(row["full_decision"]) == _action(row["pilot_decision"])
         rows.append(row)
         write_check(out, pd.DataFrame(rows))
     return pd.DataFrame(rows)
+
+
+def _rates(mode: str, result: Any) -> dict[str, Any]:
+    """The diagnosis's estimated misaligned rate (points, with its interval and steps) and the true rate."""
+    prof = result.profile
+    lo, hi = prof["misaligned_ci95"]
+    out = {
+        f"{mode}_detect_steps": result.diagnosis_settings.get("steps"),
+        f"{mode}_est_misaligned": round(100 * prof["misaligned_rate"], 1),
+        f"{mode}_est_ci95": f"{100 * lo:.1f}–{100 * hi:.1f}",
+    }
+    if "quality" in prof:
+        out["true_misaligned"] = round(100 * prof["quality"]["true_misaligned_rate"], 1)
+    return out
 
 
 def _action(label: str) -> str:
@@ -91,6 +108,11 @@ def write_check(out: Path, table: pd.DataFrame) -> None:
         "match",
         "pilot_seconds",
         "full_seconds",
+        "true_misaligned",
+        "pilot_est_misaligned",
+        "pilot_est_ci95",
+        "pilot_detect_steps",
+        "full_est_misaligned",
     ]
     cols = [c for c in cols if c in table]
     matched = int(table["match"].sum()) if "match" in table else 0
