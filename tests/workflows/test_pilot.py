@@ -451,3 +451,17 @@ def test_without_any_caption_slot_the_report_says_the_embrace_options_do_not_app
     md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
     assert "Options that do not apply" in md and "no caption slots: --schema none reads no slots" in md
     assert "id='not-applicable'" in page and "no caption slots" in page
+
+
+def test_a_diagnosis_that_sees_no_slot_is_reported_as_a_floor_not_an_estimate():
+    from types import SimpleNamespace
+
+    from misalignlab.detect.pipeline import command_defaults, within_budget
+    from misalignlab.workflows.pilot import BLIND_NOTE, diagnosis_settings
+
+    full = command_defaults("scratch")
+    blind = SimpleNamespace(summary={"schema": {"source": "inferred", "slots": ["colour"], "seen": []}})
+    seeing = SimpleNamespace(summary={"schema": {"source": "inferred", "slots": ["colour"], "seen": ["colour"]}})
+    assert BLIND_NOTE in diagnosis_settings(full, within_budget(full, 200), blind)["note"]
+    assert BLIND_NOTE not in diagnosis_settings(full, full, seeing)["note"]
+    assert diagnosis_settings(full, full, seeing)["seen_slots"] == ["colour"]

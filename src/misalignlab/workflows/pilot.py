@@ -79,6 +79,13 @@ def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) ->
     return PairTrainCfg(train, model, LossCfg("clip_cross_modal", tau=0.1))
 
 
+# a diagnosis whose fold models see no slot cannot type wrong or incomplete captions: its 0 % is no estimate
+BLIND_NOTE = (
+    "Its fold models see none of the caption slots (no slot's simulated wrong words are told from the stated "
+    "ones), so wrong and incomplete captions cannot be found: their rates below are floors, not estimates."
+)
+
+
 def diagnose_cfg(cfg: PilotCfg) -> DiagnoseCfg:
     """What ``misalignlab diagnose --backbone B --schema S`` runs, B and S the pilot's: no budget applied."""
     return command_defaults(cfg.backbone, cfg.schema)
@@ -100,6 +107,7 @@ def diagnosis_settings(full: DiagnoseCfg, used: DiagnoseCfg, diag: Diagnosis) ->
         "default_reweight_steps": f.reweight_steps,
         "flag_score": used.flag_score,
         "budget_cut": u.train.steps < f.train.steps,
+        "seen_slots": list(schema.get("seen") or []),
     }
     same = "the backbone, vocabulary, detectors and typing thresholds are diagnose's own"
     if out["budget_cut"]:
@@ -111,6 +119,8 @@ def diagnosis_settings(full: DiagnoseCfg, used: DiagnoseCfg, diag: Diagnosis) ->
         )
     else:
         out["note"] = f"As misalignlab diagnose with its defaults: {f.train.steps} steps per fold model; {same}."
+    if out["slots"] and not out["seen_slots"]:
+        out["note"] += " " + BLIND_NOTE
     return out
 
 
@@ -255,7 +265,9 @@ def run_pilot(
     runs.all_seeds()
     rows, skipped = runs.rows, runs.skipped
     scores = as_scores(rows, metric)
-    reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"])
+    seen = (diag.summary.get("schema") or {}).get("seen")
+    blind = bool(diag.typed is not None and diag.typed.stated.slots and not seen)
+    reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"], blind)
     decision = decide(scores, len(data), n_test, cfg.cost, reason)
     write_review_csv(out / "to_clean.csv", to_clean(diag.table, data, decision))
     result = PilotResult(
