@@ -101,10 +101,10 @@ def test_invalid_settings_name_themselves():
     PilotTask(nuisance=("tone",))  # a slot of a user's vocabulary: checked against it, not the scenes
 
 
-def test_a_profile_from_models_that_see_no_slot_says_so_instead_of_all_clear():
+def test_a_profile_names_the_slots_its_models_cannot_see_instead_of_an_all_clear():
     from misalignlab.pilot.decision import profile_sentence
 
     types = {k: {"rate": 0.0, "count": 0} for k in ("aligned", "incomplete", "wrong", "unrelated")}
     assert profile_sentence(types, {}, {}) == "Diagnosis: no pair typed misaligned."
-    blind = profile_sentence(types, {}, {}, blind=True)
-    assert blind.startswith("Diagnosis: no pair typed misaligned;") and "see none of the caption slots" in blind
+    line = profile_sentence(types, {}, {}, unseen=["shape"])
+    assert line.startswith("Diagnosis: no pair typed misaligned;") and "cannot see shape" in line

@@ -453,15 +453,18 @@ def test_without_any_caption_slot_the_report_says_the_embrace_options_do_not_app
     assert "id='not-applicable'" in page and "no caption slots" in page
 
 
-def test_a_diagnosis_that_sees_no_slot_is_reported_as_a_floor_not_an_estimate():
+def test_slots_the_diagnosis_cannot_see_are_named_and_their_rates_called_floors():
     from types import SimpleNamespace
 
     from misalignlab.detect.pipeline import command_defaults, within_budget
-    from misalignlab.workflows.pilot import BLIND_NOTE, diagnosis_settings
+    from misalignlab.workflows.pilot import diagnosis_settings
 
     full = command_defaults("scratch")
-    blind = SimpleNamespace(summary={"schema": {"source": "inferred", "slots": ["colour"], "seen": []}})
-    seeing = SimpleNamespace(summary={"schema": {"source": "inferred", "slots": ["colour"], "seen": ["colour"]}})
-    assert BLIND_NOTE in diagnosis_settings(full, within_budget(full, 200), blind)["note"]
-    assert BLIND_NOTE not in diagnosis_settings(full, full, seeing)["note"]
-    assert diagnosis_settings(full, full, seeing)["seen_slots"] == ["colour"]
+    slots = ["colour", "shape"]
+    partly = SimpleNamespace(summary={"schema": {"source": "inferred", "slots": slots, "seen": ["colour"]}})
+    seeing = SimpleNamespace(summary={"schema": {"source": "inferred", "slots": slots, "seen": slots}})
+    cut = diagnosis_settings(full, within_budget(full, 200), partly)
+    assert cut["unseen_slots"] == ["shape"]
+    assert "cannot see the slot `shape`" in cut["note"] and "floors, not estimates" in cut["note"]
+    whole = diagnosis_settings(full, full, seeing)
+    assert whole["unseen_slots"] == [] and "floors" not in whole["note"]

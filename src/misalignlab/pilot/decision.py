@@ -215,12 +215,15 @@ def _adapt_reason(o: Outcome) -> str:
 
 
 def profile_sentence(
-    types: Mapping[str, Mapping[str, Any]], wrong: Mapping[str, int], omitted: Mapping[str, int], blind: bool = False
+    types: Mapping[str, Mapping[str, Any]],
+    wrong: Mapping[str, int],
+    omitted: Mapping[str, int],
+    unseen: Sequence[str] = (),
 ) -> str:
     """One line on the misalignment profile: flagged share by type and the slot most often wrong/omitted.
 
-    ``blind``: the diagnosis's models see none of the caption slots, so it says so instead of
-    implying that no caption is wrong or incomplete.
+    ``unseen``: slots the diagnosis's models cannot see; the line names them, so a low rate is not
+    read as an all-clear where wrong or omitted words could not have been found.
     """
     parts = [f"{k} {100 * v['rate']:.0f} %" for k, v in types.items() if k != "aligned" and v.get("count", 0)]
     top_wrong = next(iter(wrong), None)
@@ -230,8 +233,8 @@ def profile_sentence(
         text += f"; most often wrong: {top_wrong}"
     if top_omit:
         text += f"; most often omitted: {top_omit}"
-    if blind:
-        text += "; its models see none of the caption slots, so wrong and incomplete captions go unseen"
+    if unseen:
+        text += f"; its models cannot see {', '.join(unseen)}, so wrong or omitted words there go unseen"
     return text + "."
 
 

@@ -79,11 +79,15 @@ def _train_cfg(cfg: PilotCfg, steps: int, seed: int, n: int, image_size: int) ->
     return PairTrainCfg(train, model, LossCfg("clip_cross_modal", tau=0.1))
 
 
-# a diagnosis whose fold models see no slot cannot type wrong or incomplete captions: its 0 % is no estimate
-BLIND_NOTE = (
-    "Its fold models see none of the caption slots (no slot's simulated wrong words are told from the stated "
-    "ones), so wrong and incomplete captions cannot be found: their rates below are floors, not estimates."
-)
+def unseen_note(unseen: list[str]) -> str:
+    """What the report says when the fold models cannot see some slots: their wrong or omitted words go
+    unseen, so the wrong and incomplete rates are floors there (a 0 % is no estimate)."""
+    names = ", ".join(f"`{u}`" for u in unseen)
+    return (
+        f"Its fold models cannot see the slot{'s' if len(unseen) > 1 else ''} {names} (simulated wrong words "
+        "there are not told from stated ones): wrong or omitted words there go unseen, so the wrong and "
+        "incomplete rates below are floors, not estimates."
+    )
 
 
 def diagnose_cfg(cfg: PilotCfg) -> DiagnoseCfg:
@@ -119,8 +123,9 @@ def diagnosis_settings(full: DiagnoseCfg, used: DiagnoseCfg, diag: Diagnosis) ->
         )
     else:
         out["note"] = f"As misalignlab diagnose with its defaults: {f.train.steps} steps per fold model; {same}."
-    if out["slots"] and not out["seen_slots"]:
-        out["note"] += " " + BLIND_NOTE
+    out["unseen_slots"] = [slot for slot in out["slots"] if slot not in out["seen_slots"]]
+    if out["unseen_slots"]:
+        out["note"] += " " + unseen_note(out["unseen_slots"])
     return out
 
 
@@ -265,9 +270,9 @@ def run_pilot(
     runs.all_seeds()
     rows, skipped = runs.rows, runs.skipped
     scores = as_scores(rows, metric)
-    seen = (diag.summary.get("schema") or {}).get("seen")
-    blind = bool(diag.typed is not None and diag.typed.stated.slots and not seen)
-    reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"], blind)
+    schema = diag.summary.get("schema") or {}
+    unseen = [slot for slot in schema.get("slots") or [] if slot not in (schema.get("seen") or [])]
+    reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"], unseen)
     decision = decide(scores, len(data), n_test, cfg.cost, reason)
     write_review_csv(out / "to_clean.csv", to_clean(diag.table, data, decision))
     result = PilotResult(
