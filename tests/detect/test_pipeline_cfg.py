@@ -2,7 +2,7 @@
 
 from misalignlab.config import to_dict
 from misalignlab.detect.backends import EmbedCfg
-from misalignlab.detect.pipeline import DIAGNOSE_STEPS, DiagnoseCfg, command_defaults, within_budget
+from misalignlab.detect.pipeline import DIAGNOSE_STEPS, DiagnoseCfg, diagnose_config, within_budget
 
 
 def flat(d, prefix=""):
@@ -12,16 +12,16 @@ def flat(d, prefix=""):
     return out
 
 
-def test_command_defaults_are_diagnose_cfg_with_the_schema_and_backbone_applied():
-    cfg = command_defaults("scratch", "scenes")
+def test_diagnose_config_are_diagnose_cfg_with_the_schema_and_backbone_applied():
+    cfg = diagnose_config(backbone="scratch", schema="scenes")
     assert cfg.embed.train.steps == DIAGNOSE_STEPS and cfg.schema == "scenes" and cfg.embed.backend == "scratch"
     diff = {k for k, v in flat(to_dict(cfg)).items() if flat(to_dict(DiagnoseCfg()))[k] != v}
     assert diff == {"schema"}  # the command trains EmbedCfg's own steps: nothing else differs
-    assert command_defaults().embed.backbone == EmbedCfg().with_backbone("auto").backbone
+    assert diagnose_config().embed.backbone == EmbedCfg().with_backbone("auto").backbone
 
 
 def test_a_budget_shortens_only_the_fold_training():
-    full = command_defaults("scratch")
+    full = diagnose_config(backbone="scratch")
     cut = within_budget(full, 300)
     assert cut.embed.train.steps == 300
     assert cut.embed.reweight_steps == round(full.embed.reweight_steps * 300 / DIAGNOSE_STEPS)

@@ -456,10 +456,10 @@ def test_without_any_caption_slot_the_report_says_the_embrace_options_do_not_app
 def test_slots_the_diagnosis_cannot_see_are_named_and_their_rates_called_floors():
     from types import SimpleNamespace
 
-    from misalignlab.detect.pipeline import command_defaults, within_budget
+    from misalignlab.detect.pipeline import diagnose_config, within_budget
     from misalignlab.workflows.pilot import diagnosis_settings
 
-    full = command_defaults("scratch")
+    full = diagnose_config(backbone="scratch")
     slots = ["colour", "shape"]
     partly = SimpleNamespace(summary={"schema": {"source": "inferred", "slots": slots, "seen": ["colour"]}})
     seeing = SimpleNamespace(summary={"schema": {"source": "inferred", "slots": slots, "seen": slots}})

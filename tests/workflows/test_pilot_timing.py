@@ -3,12 +3,12 @@
 import numpy as np
 
 from misalignlab.detect.backends import EmbedCfg
-from misalignlab.detect.pipeline import DIAGNOSE_STEPS, command_defaults
+from misalignlab.detect.pipeline import DIAGNOSE_STEPS, diagnose_config
 from misalignlab.pilot.config import PilotCfg
 from misalignlab.pilot.data import PilotData
 from misalignlab.workflows.pilot_timing import detect_steps_for, diagnosis_step_seconds, needs_timing
 
-FULL = command_defaults("scratch")  # EmbedCfg's steps per fold and its small-loss pass, two folds
+FULL = diagnose_config(backbone="scratch")  # EmbedCfg's steps per fold and its small-loss pass, two folds
 
 
 def test_steps_fill_the_diagnosis_share_within_the_floor_and_the_cap():

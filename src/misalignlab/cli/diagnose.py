@@ -1,7 +1,7 @@
 """Diagnosis commands: ``diagnose`` (score, type and explain every pair of a dataset) and
 ``benchmark-detect`` (detectors against planted misalignment with ground truth).
 
-Thin: parse options into a config (:func:`~misalignlab.workflows.diagnose.diagnose_config`, the one
+Thin: parse options into a config (:func:`~misalignlab.detect.pipeline.diagnose_config`, the one
 the library call builds too; ``DetectBenchCfg``), call one library function, show rich progress and
 print where the outputs went.
 """
@@ -29,8 +29,9 @@ from misalignlab.config import with_overrides
 from misalignlab.data.ingest.stream import open_pairs
 from misalignlab.detect.backends import BACKBONE_HELP, EmbedCfg
 from misalignlab.detect.base import parse_detector_spec
+from misalignlab.detect.pipeline import diagnose_config
 from misalignlab.train.distributed import current
-from misalignlab.workflows.diagnose import diagnose_config, run_diagnosis
+from misalignlab.workflows.diagnose import run_diagnosis
 
 
 @app.command("diagnose")

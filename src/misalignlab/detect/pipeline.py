@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,16 +26,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from misalignlab.config import with_overrides
 from misalignlab.data.ingest.originals import ImageSource
 from misalignlab.detect.backends import EmbedCfg
-from misalignlab.detect.base import DetectionResult, PairView, build_detectors, image_groups
+from misalignlab.detect.base import DETECTORS, DetectionResult, PairView, build_detectors, image_groups
 from misalignlab.detect.classify import TypingCfg
 from misalignlab.detect.combined import DEFAULT_MEMBERS, Combined
 from misalignlab.detect.crossfit import PairEmbeddings, crossfit_embeddings, shared_image_keys
 from misalignlab.detect.explain import evidence_columns, explanations, one_hot
 from misalignlab.detect.images import image_summary, image_table
 from misalignlab.detect.profile import estimated_rates
-from misalignlab.detect.typed import TypedPairs, type_pairs
+from misalignlab.detect.typed import TypedPairs, read_vocabulary, type_pairs
 from misalignlab.kinds import KINDS
 from misalignlab.runs import Progress
 from misalignlab.stats import wilson_interval
@@ -75,14 +76,41 @@ class DiagnoseCfg:
             raise ValueError(f"gallery must be >= 0 (pairs in the gallery), got {self.gallery}")
 
 
-def command_defaults(backbone: str = "auto", schema: str = "auto") -> DiagnoseCfg:
-    """The settings of the ``diagnose`` command left at its defaults, with ``backbone`` and ``schema`` applied.
+def diagnose_config(
+    schema: str = "auto",
+    backbone: str = "auto",
+    steps: int | None = None,
+    folds: int | None = None,
+    detectors: Mapping[str, Mapping[str, Any]] | None = None,
+    overrides: Iterable[str] = (),
+) -> DiagnoseCfg:
+    """The :class:`DiagnoseCfg` of ``diagnose``'s options: one place, so the command, the library call and
+    the pilot diagnose alike.
 
-    One place for them, so every command that diagnoses (``diagnose``, ``pilot``) diagnoses alike:
-    :class:`DiagnoseCfg` as it is, the fold models trained :data:`DIAGNOSE_STEPS` steps.
+    ``backbone`` is a ``--backbone`` spec (``precomputed:FILE.npz`` for codes computed elsewhere),
+    ``steps`` the training steps of a fold model and ``folds`` the cross-fitting folds (None: the
+    :class:`~misalignlab.detect.backends.EmbedCfg` defaults, the one place they are set), ``detectors``
+    name → keyword arguments (replacing the default set), ``overrides`` dotted ``key=value`` strings
+    (values as JSON), applied last.
+
+    Raises
+    ------
+    ValueError
+        An unknown backbone, detector or config key, a value out of range (naming it), or a schema
+        that is no built-in name and no readable vocabulary file (the file and entry named).
     """
     base = DiagnoseCfg(schema=schema)
-    return dataclasses.replace(base, embed=base.embed.with_backbone(backbone))
+    if schema != "auto":  # a missing or malformed vocabulary file fails now, not after the fold models trained
+        read_vocabulary(schema, ())
+    train = base.embed.train if steps is None else dataclasses.replace(base.embed.train, steps=steps)
+    folds = base.embed.folds if folds is None else folds
+    embed = dataclasses.replace(base.embed, folds=folds, train=train).with_backbone(backbone)
+    cfg = dataclasses.replace(base, embed=embed)
+    if detectors:
+        for name in detectors:
+            DETECTORS.get(name)  # an unknown name fails here, listing the known ones
+        cfg = dataclasses.replace(cfg, detectors={name: dict(kwargs) for name, kwargs in detectors.items()})
+    return with_overrides(cfg, overrides)
 
 
 def within_budget(cfg: DiagnoseCfg, steps: int) -> DiagnoseCfg:

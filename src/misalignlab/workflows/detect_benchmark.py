@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 
 from misalignlab.data.freeform.plant import STYLES, FreeformCfg
-from misalignlab.detect.backends import EmbedCfg, parse_backbone
-from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_pairs
+from misalignlab.detect.backends import parse_backbone
+from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_config, diagnose_pairs
 from misalignlab.detect.vocabulary import BUILTIN
 from misalignlab.evaluate.detection_metrics import detection_metrics, kind_aurocs, type_metrics
 from misalignlab.kinds import KINDS
@@ -189,12 +189,11 @@ BENCH_PRESETS.register("templates")(DetectBenchCfg(sets=TEMPLATE_SETS, styles=("
 
 def diagnose_cfg(cfg: DetectBenchCfg, schema: str, seed: int = 0) -> DiagnoseCfg:
     """``diagnose``'s default configuration with the benchmark's backbone, schema and seed."""
-    embed = dataclasses.replace(EmbedCfg(), seed=seed).with_backbone(cfg.backbone)
+    base = diagnose_config(schema, cfg.backbone, steps=cfg.steps or None)
+    embed = dataclasses.replace(base.embed, seed=seed)
     if cfg.steps:
-        embed = dataclasses.replace(
-            embed, train=dataclasses.replace(embed.train, steps=cfg.steps), reweight_steps=cfg.steps // 3
-        )
-    return DiagnoseCfg(embed=embed, schema=schema)
+        embed = dataclasses.replace(embed, reweight_steps=cfg.steps // 3)
+    return dataclasses.replace(base, embed=embed)
 
 
 def run_detect_benchmark(cfg: DetectBenchCfg, out: Path, progress: Progress | None = None) -> pd.DataFrame:

@@ -14,25 +14,21 @@ slot profile); the gallery's previews are re-read from the original files throug
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import time
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from misalignlab.config import to_dict, with_overrides
+from misalignlab.config import to_dict
 from misalignlab.data.ingest.image_store import StoredPairs, store_pairs
 from misalignlab.data.ingest.originals import ImageSource
 from misalignlab.data.ingest.quarantine import PairError
-from misalignlab.detect.base import DETECTORS
 from misalignlab.detect.crossfit import crossfit_embeddings
 from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
-from misalignlab.detect.typed import read_vocabulary
 from misalignlab.report.gallery import THUMB_SIDE, Thumbnail, write_gallery
 from misalignlab.report.gallery_plots import write_gallery_plots
 from misalignlab.runs import Progress, atomic_write_bytes, write_json, write_run_files
@@ -91,41 +87,6 @@ def reread_thumbnails(stream: Any, max_side: int = THUMB_SIDE, budget_s: float =
             return f"{err.reason}: {err.message}"
 
     return thumbnail
-
-
-def diagnose_config(
-    schema: str = "auto",
-    backbone: str = "auto",
-    steps: int | None = None,
-    folds: int | None = None,
-    detectors: Mapping[str, Mapping[str, Any]] | None = None,
-    overrides: Iterable[str] = (),
-) -> DiagnoseCfg:
-    """The :class:`DiagnoseCfg` of ``diagnose``'s options, for the command and the library call alike.
-
-    ``backbone`` is a ``--backbone`` spec (``precomputed:FILE.npz`` for codes computed elsewhere),
-    ``steps`` the training steps of a fold model and ``folds`` the cross-fitting folds (None: the
-    :class:`~misalignlab.detect.backends.EmbedCfg` defaults, the one place they are set), ``detectors`` name → keyword arguments (replacing the
-    default set), ``overrides`` dotted ``key=value`` strings (values as JSON), applied last.
-
-    Raises
-    ------
-    ValueError
-        An unknown backbone, detector or config key, a value out of range (naming it), or a schema
-        that is no built-in name and no readable vocabulary file (the file and entry named).
-    """
-    base = DiagnoseCfg(schema=schema)
-    if schema != "auto":  # a missing or malformed vocabulary file fails now, not after the fold models trained
-        read_vocabulary(schema, ())
-    train = base.embed.train if steps is None else dataclasses.replace(base.embed.train, steps=steps)
-    folds = base.embed.folds if folds is None else folds
-    embed = dataclasses.replace(base.embed, folds=folds, train=train).with_backbone(backbone)
-    cfg = dataclasses.replace(base, embed=embed)
-    if detectors:
-        for name in detectors:
-            DETECTORS.get(name)  # an unknown name fails here, listing the known ones
-        cfg = dataclasses.replace(cfg, detectors={name: dict(kwargs) for name, kwargs in detectors.items()})
-    return with_overrides(cfg, overrides)
 
 
 def run_diagnosis(

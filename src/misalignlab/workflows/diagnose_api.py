@@ -1,7 +1,7 @@
 """``misalignlab.diagnose``: the ``diagnose`` command as one library call that returns the pair table.
 
 The call takes the command's options as keyword arguments with the command's defaults, builds the
-same config (:func:`~misalignlab.workflows.diagnose.diagnose_config`) and runs the same workflow, so
+same config (:func:`~misalignlab.detect.pipeline.diagnose_config`) and runs the same workflow, so
 a table from Python equals the ``pairs.parquet`` of a command-line run on the same data. It also
 takes pairs held in memory (``images=``, ``captions=``). Errors are ``ValueError`` s naming the
 file, row or entry and the reason; nothing here prints or exits.
@@ -27,9 +27,9 @@ from misalignlab.data.ingest.config import IngestCfg
 from misalignlab.data.ingest.quarantine import read_quarantine
 from misalignlab.data.ingest.stream import open_pairs
 from misalignlab.detect.base import parse_detector_spec
-from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_pairs
+from misalignlab.detect.pipeline import DiagnoseCfg, diagnose_config, diagnose_pairs
 from misalignlab.runs import Progress
-from misalignlab.workflows.diagnose import diagnose_config, diagnose_stream
+from misalignlab.workflows.diagnose import diagnose_stream
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 ``detect_share`` of the budget on the diagnosis's fold training (timed with its own backend:
 :mod:`.pilot_timing`), then sizes the option runs (steps,
 seeds) to fit what is left, and skips the runs that would overrun (the report says which). The
-diagnosis is the ``diagnose`` command's with its defaults (:func:`~misalignlab.detect.pipeline.command_defaults`);
+diagnosis is the ``diagnose`` command's with its defaults (:func:`~misalignlab.detect.pipeline.diagnose_config`);
 the budget may only shorten its fold training (:func:`~misalignlab.detect.pipeline.within_budget`),
 and the report says by how much. Every finished run is a line of ``results.jsonl``; rerunning into
 the same folder reuses the plan, the cached diagnosis and every finished run, so changing only the
@@ -34,7 +34,7 @@ from misalignlab.data.ingest.image_store import update_hash, update_text_hash
 from misalignlab.data.scenes.scenarios import Scenario
 from misalignlab.detect.backends import EmbedCfg
 from misalignlab.detect.crossfit import shared_image_keys
-from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, command_defaults, diagnose_pairs, within_budget
+from misalignlab.detect.pipeline import DiagnoseCfg, Diagnosis, diagnose_config, diagnose_pairs, within_budget
 from misalignlab.pilot.config import CostModel, PilotCfg
 from misalignlab.pilot.data import (
     PROXY,
@@ -92,7 +92,7 @@ def unseen_note(unseen: list[str]) -> str:
 
 def diagnose_cfg(cfg: PilotCfg) -> DiagnoseCfg:
     """What ``misalignlab diagnose --backbone B --schema S`` runs, B and S the pilot's: no budget applied."""
-    return command_defaults(cfg.backbone, cfg.schema)
+    return diagnose_config(cfg.schema, cfg.backbone)
 
 
 def diagnosis_settings(full: DiagnoseCfg, used: DiagnoseCfg, diag: Diagnosis) -> dict[str, Any]:
