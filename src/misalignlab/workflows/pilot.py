@@ -270,9 +270,8 @@ def run_pilot(
     runs.all_seeds()
     rows, skipped = runs.rows, runs.skipped
     scores = as_scores(rows, metric)
-    schema = diag.summary.get("schema") or {}
-    unseen = [slot for slot in schema.get("slots") or [] if slot not in (schema.get("seen") or [])]
-    reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"], unseen)
+    settings = diagnosis_settings(full, used, diag)
+    reason = profile_sentence(profile["types"], profile["wrong"], profile["omitted"], settings["unseen_slots"])
     decision = decide(scores, len(data), n_test, cfg.cost, reason)
     write_review_csv(out / "to_clean.csv", to_clean(diag.table, data, decision))
     result = PilotResult(
@@ -287,7 +286,7 @@ def run_pilot(
         time.monotonic() - t0,
         evaluation,
         dict(embrace.not_applicable),
-        diagnosis_settings(full, used, diag),
+        settings,
     )
     tick("report", 0, 1)
     write_report(out, result, cfg)
