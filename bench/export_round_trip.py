@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,25 +24,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from misalignlab.data.freeform.scenes import FreeformCfg, make_freeform_scene_pairs
-from misalignlab.data.scenes.factors import SceneCfg
-from misalignlab.runs import atomic_write_text
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ modules, as run_gpu.py does
+from diagnose_speed import write_files  # noqa: E402
+from misalignlab.data.freeform.scenes import FreeformCfg, make_freeform_scene_pairs  # noqa: E402
+from misalignlab.data.scenes.factors import SceneCfg  # noqa: E402
+from misalignlab.runs import atomic_write_text  # noqa: E402
 
 RATE = 0.3  # 10 % each of incomplete, wrong, unrelated, as in benchmark-detect's scene set
 
 
 def write_pairs(folder: Path, n: int, style: str, seed: int) -> pd.Series:
     """``images/<id>.png`` + ``manifest.csv`` (id, image, caption); returns the true kind by id."""
-    from PIL import Image
-
     r = RATE / 3
     pairs = make_freeform_scene_pairs(n, SceneCfg(), FreeformCfg(style, r, r, r), seed)
     ids = [f"pair{i:06d}" for i in range(n)]
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    for pid, image in zip(ids, pairs.images, strict=True):
-        Image.fromarray(image).save(folder / "images" / f"{pid}.png")
-    manifest = pd.DataFrame({"id": ids, "image": [f"images/{p}.png" for p in ids], "caption": list(pairs.captions)})
-    manifest.to_csv(folder / "manifest.csv", index=False)
+    shutil.rmtree(folder, ignore_errors=True)  # a rerun writes the data afresh
+    folder.mkdir(parents=True)
+    write_files(folder, ids, pairs.images, list(pairs.captions))  # the speed benchmark's user layout
     return pd.Series(pairs.truth["kind"].to_numpy(), index=ids)
 
 
