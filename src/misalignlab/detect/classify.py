@@ -103,9 +103,10 @@ def classify(
     ).astype(f"<U{max(map(len, KINDS))}")
     likely = np.full(stated.said.shape, -1, dtype=np.int32)
     for s in range(len(stated.slots)):
-        if models.logp[s] is not None:
-            have = np.isfinite(models.logp[s]).all(axis=1)
-            likely[have, s] = np.argmax(models.logp[s][have], axis=1)
+        ev = models.evidence(s)
+        if ev is not None:  # the value the margins compare against, so a flagged word never "should be" itself
+            have = np.isfinite(ev).all(axis=1)
+            likely[have, s] = np.argmax(ev[have], axis=1)
     rates = {k: float(probs[:, j].mean()) for j, k in enumerate(KINDS)}
     better = _better_images(kind, image_emb, text_emb, fold, image_group, seed=cfg.seed)
     return Typing(kind, probs.astype(np.float32), contradiction, missing, likely, better, models.visibility, rates)
@@ -113,13 +114,12 @@ def classify(
 
 def _simulated_margins(models: SlotModels, value: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
     """(N,) the margin each pair stating slot ``s`` would have had with another, random value (NaN elsewhere)."""
-    lp = models.logp[s]
-    assert lp is not None
-    out = np.full(len(value), np.nan, dtype=np.float32)
-    rows = np.flatnonzero((value[:, s] >= 0) & np.isfinite(lp).all(axis=1))
-    other = (value[rows, s] + rng.integers(1, lp.shape[1], len(rows))) % lp.shape[1]
-    out[rows] = lp[rows].max(axis=1) - lp[rows, other]
-    return out
+    ev = models.evidence(s)
+    assert ev is not None
+    other = np.full(len(value), -1)
+    rows = np.flatnonzero((value[:, s] >= 0) & np.isfinite(ev).all(axis=1))
+    other[rows] = (value[rows, s] + rng.integers(1, ev.shape[1], len(rows))) % ev.shape[1]
+    return models.margin(s, other)
 
 
 def _unrelated(

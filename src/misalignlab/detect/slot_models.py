@@ -8,12 +8,15 @@ slot, their stated value as the label:
   for the pairs it trains on), so a pair's own, possibly wrong, word never votes for itself. A
   stated value the image side finds unlikely, compared with the slot's most likely value, is a
   contradiction; the most likely value is what the caption should say (confident learning, with
-  the slot's words as labels).
+  the slot's words as labels). Both are read on the *evidence* ``log P(value | image) − log
+  prior(value)``, the prior being how often the captions state each value: with the posterior, a
+  slot whose values are unbalanced (three defects against ``intact``) makes every caption of the
+  rare value look contradicted on images the model reads poorly.
 - **text side** ``P(value | caption code)``: whether the caption's own code determines the value.
   A caption that leaves the slot's words out but says the same with a word the vocabulary missed
   ("coil" for a spring) still determines it; one that leaves the value out does not.
 
-A slot's *visibility* is the AUROC between the image-side margins of stated values and those the
+A slot's *visibility* is the AUROC between the image-side evidence margins of stated values and those the
 same pairs would have had with another value (simulated wrong words): about 0.5 means the model
 cannot see the slot, and no contradiction of it is trusted. Nothing here encodes text.
 """
@@ -37,19 +40,35 @@ class SlotModels:
     """Cross-fitted per-slot evidence (``None`` for a slot that is not modelled: one value or too few pairs)."""
 
     logp: tuple[np.ndarray | None, ...]  # (S,) each (N, V_s) float32 log P(value | image), out of sample
+    log_prior: tuple[np.ndarray | None, ...]  # (S,) each (V_s,) float32 log share of the value among stated ones
     text_conf: tuple[np.ndarray | None, ...]  # (S,) each (N,) float32 max_v P(value | caption code)
     text_models: tuple[dict[int, LogisticRegression], ...]  # (S,) fold → the text-side model
     visibility: np.ndarray  # (S,) float32 AUROC; 0.5 where not modelled
 
+    def evidence(self, s: int) -> np.ndarray | None:
+        """(N, V_s) log P(value | image) − log prior(value) of slot ``s`` (a likelihood ratio up to a constant)."""
+        lp, prior = self.logp[s], self.log_prior[s]
+        return None if lp is None or prior is None else lp - prior[None, :]
+
     def margin(self, s: int, value: np.ndarray) -> np.ndarray:
-        """(N,) log P(best value) − log P(stated value) of slot ``s``; NaN where nothing is stated."""
-        lp = self.logp[s]
-        out = np.full(len(value), np.nan, dtype=np.float32)
-        if lp is None:
-            return out
-        rows = np.flatnonzero(value >= 0)
-        out[rows] = lp[rows].max(axis=1) - lp[rows, value[rows]]
+        """(N,) evidence of the best value − evidence of the stated value of slot ``s``; NaN where nothing is
+        stated."""
+        return _margins(self.evidence(s), value)
+
+
+def _margins(ev: np.ndarray | None, value: np.ndarray) -> np.ndarray:
+    out = np.full(len(value), np.nan, dtype=np.float32)
+    if ev is None:
         return out
+    rows = np.flatnonzero(value >= 0)
+    out[rows] = ev[rows].max(axis=1) - ev[rows, value[rows]]
+    return out
+
+
+def value_log_prior(value: np.ndarray, n_values: int) -> np.ndarray:
+    """(V,) log share of each value among the stated ones (``value`` < 0: not stated), add-one smoothed."""
+    counts = np.bincount(value[value >= 0], minlength=n_values)
+    return np.log((counts + 1.0) / (counts.sum() + n_values)).astype(np.float32)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, seed: int) -> LogisticRegression:
@@ -89,7 +108,8 @@ def fit_slot_models(
     """Fit both sides for every slot and fold (see the module docstring)."""
     value = stated.value
     n = len(value)
-    logps, confs, texts, vis = [], [], [], np.full(len(stated.slots), 0.5, dtype=np.float32)
+    logps, priors, confs, texts = [], [], [], []
+    vis = np.full(len(stated.slots), 0.5, dtype=np.float32)
     rng = np.random.default_rng(seed)
     for s in range(len(stated.slots)):
         n_values = stated.n_values(s)
@@ -103,20 +123,21 @@ def fit_slot_models(
             models[int(k)] = _fit(text_emb[rows], value[rows, s], seed)
             conf[np.r_[rows, rest]] = models[int(k)].predict_proba(text_emb[np.r_[rows, rest]]).max(axis=1)
         modelled = bool(models)
+        prior = value_log_prior(value[:, s], n_values) if modelled else None
         logps.append(lp if modelled else None)
+        priors.append(prior)
         confs.append(conf if modelled else None)
         texts.append(models)
         if modelled:
-            vis[s] = _visibility(lp, value[:, s], n_values, rng)
-    return SlotModels(tuple(logps), tuple(confs), tuple(texts), vis)
+            vis[s] = _visibility(lp - prior[None, :], value[:, s], n_values, rng)
+    return SlotModels(tuple(logps), tuple(priors), tuple(confs), tuple(texts), vis)
 
 
-def _visibility(lp: np.ndarray, value: np.ndarray, n_values: int, rng: np.random.Generator) -> float:
+def _visibility(ev: np.ndarray, value: np.ndarray, n_values: int, rng: np.random.Generator) -> float:
     """AUROC of simulated-wrong margins (another value stated) against the stated values' margins."""
-    rows = np.flatnonzero((value >= 0) & np.isfinite(lp).all(axis=1))
+    rows = np.flatnonzero((value >= 0) & np.isfinite(ev).all(axis=1))
     if len(rows) < 2:
         return 0.5
-    stated = lp[rows].max(axis=1) - lp[rows, value[rows]]
-    other = (value[rows] + rng.integers(1, n_values, len(rows))) % n_values
-    wrong = lp[rows].max(axis=1) - lp[rows, other]
-    return auc(wrong, stated)
+    other = np.full(len(value), -1)
+    other[rows] = (value[rows] + rng.integers(1, n_values, len(rows))) % n_values
+    return auc(_margins(ev, other)[rows], _margins(ev, value)[rows])
