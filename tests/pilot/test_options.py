@@ -86,5 +86,16 @@ def test_heldout_split_takes_test_pairs_only_from_aligned_ones():
     train, test = heldout_split(data(False), aligned, share=0.34, seed=0)
     assert len(test) == 2 and set(test.ids) <= {"0", "2", "3", "5"}
     assert sorted(train.ids + test.ids) == [str(i) for i in range(6)]
-    with pytest.raises(ValueError, match="fewer than 2 pairs typed aligned"):
+    with pytest.raises(ValueError, match="fewer than 2 images with a pair typed aligned"):
         heldout_split(data(False), np.zeros(6, bool), 0.5, 0)
+
+
+def test_heldout_split_holds_out_whole_images_with_one_test_caption_each():
+    keyed = replace(data(False), image_keys=("a", "a", "b", "b", "c", "c"))
+    aligned = np.array([False, True, True, True, True, False])
+    for seed in range(5):
+        train, test = heldout_split(keyed, aligned, share=0.67, seed=seed)
+        assert len(test) == 2 and len(set(test.image_keys)) == 2  # two images, one caption each
+        assert set(test.ids) <= {"1", "2", "4"}  # each image's first aligned pair
+        assert not set(train.image_keys) & set(test.image_keys)  # no test image is trained on
+        assert len(train) == 2

@@ -159,15 +159,25 @@ def scene_evaluator(scenario: Scenario, task: PilotTask, cfg: PilotCfg) -> tuple
 
 
 def heldout_split(data: PilotData, aligned: np.ndarray, share: float, seed: int) -> tuple[PilotData, PilotData]:
-    """(train, test): ``share`` of the pairs typed aligned, drawn at random, are held out for testing."""
+    """(train, test): ``share`` of the images, drawn at random among those with a pair typed aligned, are
+    held out, each with its first aligned pair as the test pair; every pair of a held-out image leaves the
+    training set (an image trained on with another caption would flatter its retrieval, and two captions
+    of one test image would count each other as misses)."""
     rng = np.random.default_rng(seed)
+    keys = data.image_keys if data.image_keys is not None else tuple(range(len(data)))
+    _, image = np.unique(np.asarray(keys), return_inverse=True)
     candidates = np.flatnonzero(aligned)
-    n_test = min(len(candidates), max(2, int(round(share * len(data)))))
+    _, first = np.unique(image[candidates], return_index=True)
+    candidates = np.sort(candidates[first])  # one test pair per image: its first aligned pair
+    n_test = min(len(candidates), max(2, int(round(share * (image.max() + 1 if len(image) else 0)))))
     if n_test < 2:
-        raise ValueError(f"{data.name}: fewer than 2 pairs typed aligned; no clean test set can be held out")
+        raise ValueError(
+            f"{data.name}: fewer than 2 images with a pair typed aligned; no clean test set can be held out"
+        )
     test = np.zeros(len(data), dtype=bool)
     test[rng.choice(candidates, size=n_test, replace=False)] = True
-    return data.subset(~test), data.subset(test)
+    held = np.isin(image, image[test])
+    return data.subset(~held), data.subset(test)
 
 
 def retrieval_evaluator(test: PilotData) -> tuple[Evaluator, str]:
