@@ -24,16 +24,34 @@ def show_code_table(table_csv: Path, title: str) -> None:
 
 
 class StageBars:
-    """Rich progress bars keyed by stage name (the library reports ``(stage, done, total)``)."""
+    """Rich progress bars keyed by stage name (the library reports ``(stage, done, total)``).
+
+    A stage ends when the next one reports: its clock stops there and an open-ended stage (total
+    unknown, like reading a stream) shows what it did as its total, so "reading" shows how long the
+    reading took, not the whole run. A stage that comes back (the next seed of a benchmark) gets a
+    fresh bar at the bottom.
+    """
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
+        self._current: str | None = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self._current and self._current is not None:
+            self._stop(self.tasks[self._current])
+        if stage in self.tasks and stage != self._current:  # the stage comes back: a fresh bar with a fresh clock
+            self.progress.remove_task(self.tasks.pop(stage))
         if stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=total or None)
+        self._current = stage
         self.progress.update(self.tasks[stage], completed=done, total=total or None)
+
+    def _stop(self, task_id: TaskID) -> None:
+        task = next(t for t in self.progress.tasks if t.id == task_id)
+        if task.total is None:
+            self.progress.update(task_id, total=task.completed)
+        self.progress.stop_task(task_id)
 
 
 def progress_bars() -> Progress:
