@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from misalignlab.detect.slot_models import fit_slot_models, value_log_prior
+from misalignlab.detect.slot_models import fit_sample, fit_slot_models, value_log_prior
 from misalignlab.detect.stated import Stated
 
 
@@ -48,3 +48,31 @@ def test_a_visible_slot_stays_visible_and_its_wrong_words_have_large_margins():
     assert models.visibility[0] > 0.85
     margin = models.margin(0, value)
     assert np.median(margin[flipped]) > 2 * np.quantile(margin[~flipped], 0.9)
+
+
+def test_a_capped_fit_keeps_every_value_and_scores_every_pair_out_of_sample():
+    rng = np.random.default_rng(2)
+    n = 3000
+    truth = np.where(rng.random(n) < 0.01, 2, (rng.random(n) < 0.3).astype(np.int64))  # value 2 is rare (~30 pairs)
+    codes = rng.normal(size=(n, 16)).astype(np.float32)
+    codes[np.arange(n), truth] += 3.0
+    stated = _stated(truth, ("scratched", "intact", "dented"))
+    full = fit_slot_models(stated, codes, codes, np.zeros(n, np.int64))
+    capped = fit_slot_models(stated, codes, codes, np.zeros(n, np.int64), max_fit=600)
+    assert np.isfinite(capped.logp[0]).all()
+    ev_full, ev_capped = full.evidence(0), capped.evidence(0)
+    right, right_full = np.argmax(ev_capped, axis=1) == truth, np.argmax(ev_full, axis=1) == truth
+    assert right[truth == 2].mean() > 0.9  # the rare value was fitted on, too
+    assert right.mean() > right_full.mean() - 0.03 > 0.9  # fitted on a fifth of the pairs
+    assert abs(capped.visibility[0] - full.visibility[0]) < 0.03
+    assert np.corrcoef(ev_full[:, 2], ev_capped[:, 2])[0, 1] > 0.9
+    same = fit_slot_models(stated, codes, codes, np.zeros(n, np.int64), max_fit=n)
+    assert np.array_equal(same.logp[0], full.logp[0])  # no cap reached: the fits are the uncapped ones
+
+
+def test_the_fit_sample_keeps_at_least_thirty_of_each_value():
+    y = np.r_[np.zeros(10_000, np.int64), np.ones(40, np.int64)]
+    pick = fit_sample(y, 1000, np.random.default_rng(0))
+    assert len(np.unique(pick)) == len(pick) and np.all(np.diff(pick) > 0)
+    assert (y[pick] == 1).sum() == 30 and abs(len(pick) - 1026) <= 2
+    assert np.array_equal(fit_sample(y[:500], 1000, np.random.default_rng(0)), np.arange(500))
