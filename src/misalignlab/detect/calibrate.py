@@ -42,7 +42,7 @@ def mixture_share(observed: np.ndarray, simulated: np.ndarray, high: bool, min_b
     simulated distribution's most extreme 10 % on the far side is left out (too sparse to divide by),
     and so are cuts with 1 to ``min_beyond − 1`` observed pairs beyond them: the smallest ratio would
     otherwise be read off the noise of a handful of pairs and run low (1,500 pairs with 10 % wrong
-    words read as 5.6 % wrong, 10.3 % with the floor). A cut with none beyond stays: it bounds π
+    words read as 5.6 % wrong, 9.0 % with the floor). A cut with none beyond stays: it bounds π
     near 0, which is what clean data should read. The floor is at most 1 % of the observed pairs: a
     floor of ``k`` pairs alone can lift π to ``k / (n · tail)``, so on a few hundred pairs (or a model
     that cannot tell the two samples apart) it would type most pairs misaligned.
