@@ -45,8 +45,8 @@ How each stage grows with N (read from the code; the ``growth`` column, for ``te
   the held-out pairs; cross-fitting bookkeeping (a hash of every id for its fold, the cache key
   hashes every image byte, saves); vocabulary inference (a Python pass over every caption; the
   clustering is of at most 2,000 words, fixed); caption parsing and synonym groups (per slot,
-  phrase and fold, a mask over N); slot models (logistic regressions on every pair that states a
-  slot, 5-fold cross-fitted, no subsampling); the wording documents, TF-IDF and SVD of every
+  phrase and fold, a mask over N); slot models: scoring every pair and the bookkeeping (their
+  fits are capped, below); the wording documents, TF-IDF and SVD of every
   caption, per seen slot; classify (the calibration fits take at most 50,000 points a side,
   ``calibrate.py``, but predictions, 5 shuffles and sorts are over N); the detectors (similarity;
   pair_loss against 255 sampled negatives, its GMM fitted on at most 200,000 losses; combined's
@@ -56,6 +56,9 @@ How each stage grows with N (read from the code; the ``growth`` column, for ``te
   most 300 pairs per slot and fold, ``simulate.py``, each edited twice and encoded by the fold's
   text tower: at most 1,200 encodings per seen slot with two folds); the gallery (at most 1,000
   previews).
+- capped: the slot models' logistic-regression fits (5-fold cross-fitted, on at most about 20,000
+  stating pairs per slot and fold, ``slot_models.fit_sample``): they grow with a fold's pairs up to
+  the cap and stay there.
 - linear with a capped pool: the wording peers' top-k (every caption against a pool of at most
   20,000, ``wording.py``), the neighbourhood detector's (at most 8,192 pairs per fold) and the
   better-matching image of every pair typed unrelated (``classify._better_images``: top-1 among at
@@ -106,6 +109,7 @@ from PIL import Image
 
 import misalignlab.detect.classify as classify_module
 import misalignlab.detect.pipeline as pipeline
+import misalignlab.detect.slot_models as slot_models_module
 import misalignlab.detect.typed as typed_module
 import misalignlab.detect.wording as wording_module
 import misalignlab.workflows.diagnose as workflow
@@ -132,7 +136,8 @@ IMAGE_SIZE = 32  # what ``diagnose --image-size`` decodes to by default
 @dataclass(frozen=True)
 class Stage:
     """A timed stage and how its cost grows with N: ``linear``, ``fixed``, ``pool`` (linear, each pair
-    against at most ``cap`` others, per fold if ``per_fold``) or ``quadratic``."""
+    against at most ``cap`` others, per fold if ``per_fold``), ``capped`` (grows with the pairs, per
+    fold if ``per_fold``, up to ``cap`` and no further) or ``quadratic``."""
 
     name: str
     growth: str
@@ -158,14 +163,19 @@ class Stage:
             return 1.0
         if self.growth == "quadratic":
             return (m / n) ** 2
+        per = folds if self.per_fold else 1
         if self.growth == "pool":
-            per = folds if self.per_fold else 1
             return m / n * min(m / per, self.cap) / min(n / per, self.cap)
+        if self.growth == "capped":
+            return min(m / per, self.cap) / min(n / per, self.cap)
         return m / n
 
     @property
     def label(self) -> str:
-        return f"pool ≤ {self.cap:,}{' per fold' if self.per_fold else ''}" if self.growth == "pool" else self.growth
+        where = " per fold" if self.per_fold else ""
+        if self.growth == "pool":
+            return f"pool ≤ {self.cap:,}{where}"
+        return f"capped at {self.cap:,}{where}" if self.growth == "capped" else self.growth
 
 
 INGEST = Stage("ingest: read, decode, store", "linear")
@@ -176,7 +186,8 @@ EMBED = Stage("embedding held-out pairs", "linear")
 CROSSFIT = Stage("cross-fitting: fold split, cache key, saves", "linear")
 VOCABULARY = Stage("vocabulary inference", "linear")
 PARSE = Stage("caption parsing + synonym groups", "linear")
-SLOT_MODELS = Stage("slot models", "linear")
+SLOT_MODELS = Stage("slot models: scoring, bookkeeping", "linear")
+SLOT_FITS = Stage("slot models: logistic-regression fits", "capped", cap=20_000, per_fold=True)
 SIMULATE = Stage("simulated edits (encode edited captions)", "fixed")
 WORDING = Stage("wording peers: documents, TF-IDF, SVD", "linear")
 PEERS = Stage("wording peers: top-k in the pool", "pool", cap=20_000)
@@ -192,7 +203,7 @@ PLOTS = Stage("plots", "linear")
 GALLERY = Stage("gallery (≤ 1,000 previews)", "fixed")
 REPORT = Stage("pairs.parquet, summary.json, run files", "linear")
 OTHER = Stage("other", "linear")
-STAGES = (INGEST, TOWER, TRAIN, SMALL_LOSS, EMBED, CROSSFIT, VOCABULARY, PARSE, SLOT_MODELS, SIMULATE, WORDING,
+STAGES = (INGEST, TOWER, TRAIN, SMALL_LOSS, EMBED, CROSSFIT, VOCABULARY, PARSE, SLOT_MODELS, SLOT_FITS, SIMULATE, WORDING,
           PEERS, CLASSIFY, BETTER_IMAGE, TYPING_REST, DETECTORS, NEIGHBOURS, TABLE, PLOTS, GALLERY, REPORT, OTHER)  # fmt: skip
 
 
@@ -281,6 +292,7 @@ def instrument(watch: Stopwatch, backend: str) -> None:
     watch.patch(typed_module, "parse_captions", PARSE)
     watch.patch(typed_module, "merge_synonyms", PARSE)
     watch.patch(typed_module, "fit_slot_models", SLOT_MODELS)
+    watch.patch(slot_models_module, "_fit", SLOT_FITS)
     watch.patch(typed_module, "simulate", SIMULATE)
     watch.patch(typed_module, "peer_shares", WORDING)
     watch.patch(wording_module, "topk_cosine", PEERS)
