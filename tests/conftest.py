@@ -4,6 +4,7 @@ machine stalls multi-threaded tiny ops), headless matplotlib, and the Fashion-MN
 Tests that need the real Fashion-MNIST files skip without them, except where
 MISALIGNLAB_REQUIRE_FASHION is set (``.ci/run`` sets it): there a missing dataset fails the test."""
 
+import functools
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -23,13 +24,19 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="session")
-def fashion_mnist():
-    """The Fashion-MNIST training pairs; skip (fail under MISALIGNLAB_REQUIRE_FASHION) if the files are missing."""
+@functools.lru_cache(maxsize=1)
+def _fashion_train_pairs():
+    """Read once per test process (a missing file raises every time: nothing is cached then)."""
     from misalignlab.data.loaders.fashion_mnist import fashion_mnist_pairs
 
+    return fashion_mnist_pairs("train")
+
+
+@pytest.fixture
+def fashion_mnist():
+    """The Fashion-MNIST training pairs; skip (fail under MISALIGNLAB_REQUIRE_FASHION) if the files are missing."""
     try:
-        return fashion_mnist_pairs("train")
+        return _fashion_train_pairs()
     except FileNotFoundError as exc:
         if os.environ.get("MISALIGNLAB_REQUIRE_FASHION"):
             pytest.fail(f"Fashion-MNIST is required here (MISALIGNLAB_REQUIRE_FASHION): {exc}")

@@ -36,7 +36,7 @@ import numpy as np
 from misalignlab.detect.calibrate import mixture_share, odds_ratio, unrelated_odds
 from misalignlab.detect.knn import topk_cosine
 from misalignlab.detect.simulate import Simulated
-from misalignlab.detect.slot_models import SlotModels
+from misalignlab.detect.slot_models import SlotModels, swapped_margins
 from misalignlab.detect.stated import Stated
 from misalignlab.kinds import KINDS, Kind
 
@@ -116,10 +116,7 @@ def _simulated_margins(models: SlotModels, value: np.ndarray, s: int, rng: np.ra
     """(N,) the margin each pair stating slot ``s`` would have had with another, random value (NaN elsewhere)."""
     ev = models.evidence(s)
     assert ev is not None
-    other = np.full(len(value), -1)
-    rows = np.flatnonzero((value[:, s] >= 0) & np.isfinite(ev).all(axis=1))
-    other[rows] = (value[rows, s] + rng.integers(1, ev.shape[1], len(rows))) % ev.shape[1]
-    return models.margin(s, other)
+    return swapped_margins(ev, value[:, s], rng)
 
 
 def _unrelated(

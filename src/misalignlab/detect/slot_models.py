@@ -148,15 +148,22 @@ def fit_slot_models(
         confs.append(conf if modelled else None)
         texts.append(models)
         if modelled:
-            vis[s] = _visibility(lp - prior[None, :], value[:, s], n_values, rng)
+            vis[s] = _visibility(lp - prior[None, :], value[:, s], rng)
     return SlotModels(tuple(logps), tuple(priors), tuple(confs), tuple(texts), vis)
 
 
-def _visibility(ev: np.ndarray, value: np.ndarray, n_values: int, rng: np.random.Generator) -> float:
+def swapped_margins(ev: np.ndarray, value: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N,) the margin each pair stating the slot would have had with another, random value stated (a
+    simulated wrong word); NaN where nothing is stated or the evidence is missing."""
+    rows = np.flatnonzero((value >= 0) & np.isfinite(ev).all(axis=1))
+    other = np.full(len(value), -1)
+    other[rows] = (value[rows] + rng.integers(1, ev.shape[1], len(rows))) % ev.shape[1]
+    return _margins(ev, other)
+
+
+def _visibility(ev: np.ndarray, value: np.ndarray, rng: np.random.Generator) -> float:
     """AUROC of simulated-wrong margins (another value stated) against the stated values' margins."""
     rows = np.flatnonzero((value >= 0) & np.isfinite(ev).all(axis=1))
     if len(rows) < 2:
         return 0.5
-    other = np.full(len(value), -1)
-    other[rows] = (value[rows] + rng.integers(1, n_values, len(rows))) % n_values
-    return auc(_margins(ev, other)[rows], _margins(ev, value)[rows])
+    return auc(swapped_margins(ev, value, rng)[rows], _margins(ev, value)[rows])
