@@ -85,7 +85,7 @@ def _tidy_marks(tokens: Sequence[str]) -> list[str]:
     ``jumper (dark-toned)`` leaves ``jumper ( )``; a writer who never wrote the colour wrote
     ``sneaker, slim`` and ``jumper``. Without this, a caption whose writer dropped the slot did not
     read like its own template cut. On free-form Fashion-MNIST captions (4,000 pairs, development
-    style ``a``) the peer share's AUROC for a dropped size / tone word against captions whose
+    style ``a``) the peer share's AUROC for a dropped tone / size word against captions whose
     template never states it rose from 0.88 / 0.87 to 0.91 / 0.89, and the share of dropped words
     whose peers state them at least 90 % of the time from 25 / 37 % to 40 / 40 %. Every caption is
     tidied alike, so templates that differ only in their marks still differ. A label word that goes
