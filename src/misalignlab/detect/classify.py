@@ -83,7 +83,9 @@ def classify(
     ]
     value = stated.value
     margin = {s: models.margin(s, value[:, s]) for s in seen}
-    swapped = {s: _simulated_margins(models, value, s, np.random.default_rng(cfg.seed + s)) for s in seen}
+    swapped = {  # the margins the same pairs would have had with a wrong word: what ``margin`` is calibrated against
+        s: swapped_margins(models.evidence(s), value[:, s], np.random.default_rng(cfg.seed + s)) for s in seen
+    }
     u_odds, u_share = unrelated_odds(pair_sim, image_emb, text_emb, fold, seed=cfg.seed, image_group=image_group)
     p_u = _unrelated(stated, margin, swapped, simulated, pair_sim, fold, u_odds, u_share, seen)
     contradiction = np.zeros(stated.said.shape, dtype=np.float32)
@@ -110,13 +112,6 @@ def classify(
     rates = {k: float(probs[:, j].mean()) for j, k in enumerate(KINDS)}
     better = _better_images(kind, image_emb, text_emb, fold, image_group, seed=cfg.seed)
     return Typing(kind, probs.astype(np.float32), contradiction, missing, likely, better, models.visibility, rates)
-
-
-def _simulated_margins(models: SlotModels, value: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
-    """(N,) the margin each pair stating slot ``s`` would have had with another, random value (NaN elsewhere)."""
-    ev = models.evidence(s)
-    assert ev is not None
-    return swapped_margins(ev, value[:, s], rng)
 
 
 def _unrelated(

@@ -93,15 +93,18 @@ def _tidy_marks(tokens: Sequence[str]) -> list[str]:
     """
     out: list[str] = []
     for t in tokens:
-        mark = len(t) == 1 and PUNCT.fullmatch(t) is not None
-        if mark and out and len(out[-1]) == 1 and PUNCT.fullmatch(out[-1]):
+        if _is_mark(t) and out and _is_mark(out[-1]):
             if t in CLOSING and out[-1] in OPENING:
                 out.pop()
             continue
         out.append(t)
-    while out and len(out[-1]) == 1 and PUNCT.fullmatch(out[-1]):
+    while out and _is_mark(out[-1]):
         out.pop()
     return out
+
+
+def _is_mark(token: str) -> bool:
+    return PUNCT.fullmatch(token) is not None  # PUNCT matches one character, so words and <fact> never
 
 
 def _wording_codes(docs: Sequence[str], dims: int, seed: int) -> np.ndarray | None:
